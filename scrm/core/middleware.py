@@ -1,0 +1,26 @@
+import re
+import uuid
+
+from scrm.core.logging import reset_request_id, set_request_id
+
+# Accept a caller's id (load balancer, WeCom retry tracing) only if it is short and harmless to log.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (``X-Request-ID`` in, or a new one), for logs, errors and the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = set_request_id(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response["X-Request-ID"] = request_id
+        return response

@@ -1,0 +1,13 @@
+"""Test settings: the production settings module, with test-only speed-ups and an isolated var/ directory
+(so tests never share a broker folder, cache or SQLite file with a `dev.py run` on the same checkout)."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("SCRM_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+
+from scrm.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+SECURE_SSL_REDIRECT = False
