@@ -29,7 +29,6 @@ REQUIREMENTS = ROOT / "requirements.txt"
 STOP_GRACE_SECONDS = 15
 
 
-
 def worker_queues() -> str:
     """Read scrm/queues.py by path: importing the scrm package would need Django and Celery installed."""
     namespace = runpy.run_path(str(ROOT / "scrm" / "queues.py"))

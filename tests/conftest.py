@@ -32,8 +32,12 @@ def _service_problems() -> list[str]:
         db = settings.DATABASES["default"]
         try:
             psycopg2.connect(
-                dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"],
-                port=db["PORT"] or 5432, connect_timeout=5,
+                dbname=db["NAME"],
+                user=db["USER"],
+                password=db["PASSWORD"],
+                host=db["HOST"],
+                port=db["PORT"] or 5432,
+                connect_timeout=5,
             ).close()
         except psycopg2.Error as exc:
             problems.append(f"PostgreSQL unreachable: {exc}".strip())
@@ -107,9 +111,29 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "scrm", "worker", "-l", "info", "-c", "1",
-             "-Q", Queue.all_names(), "-n", name, "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "scrm",
+                "worker",
+                "-l",
+                "info",
+                "-c",
+                "1",
+                "-Q",
+                Queue.all_names(),
+                "-n",
+                name,
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=subprocess_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         ping.delay("warm-up").get(timeout=60)

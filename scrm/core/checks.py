@@ -9,8 +9,7 @@ def secret_key_from_environment(app_configs, **kwargs):
     return [
         Warning(
             "SECRET_KEY is not set in the environment; a key generated under var/ is in use.",
-            hint="Set SECRET_KEY to a long random value: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(50))'",
+            hint="Set SECRET_KEY to a long random value: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
             id="scrm.W001",
         )
     ]

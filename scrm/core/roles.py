@@ -19,7 +19,8 @@ ALL = frozenset({"*"})
 @dataclass(frozen=True)
 class Role:
     label: str
-    # app label → actions ("view", "add", "change", "delete", or "*" for every permission incl. custom ones)
+    # app label → default actions ("view", "add", "change", "delete") on each of its models, or "*" for every
+    # permission of the app including custom ones (a custom one like "view_full_phone" is not a "view")
     apps: dict[str, frozenset[str]]
     # extra "app_label.codename" permissions outside the action scheme (e.g. customers.view_full_phone)
     extra: frozenset[str] = field(default_factory=frozenset)
@@ -49,13 +50,11 @@ ROLES: dict[str, Role] = {
 }
 
 
-def role_grants(role: Role, *, app_label: str, codename: str) -> bool:
+def role_grants(role: Role, *, app_label: str, model: str, codename: str) -> bool:
     if f"{app_label}.{codename}" in role.extra:
         return True
-    actions = role.apps.get(app_label)
-    if not actions:
-        return False
-    return "*" in actions or codename.split("_", 1)[0] in actions
+    actions = role.apps.get(app_label, frozenset())
+    return "*" in actions or any(codename == f"{action}_{model}" for action in actions)
 
 
 def roles_sync(*, apps=global_apps, using: str = "default") -> None:
@@ -66,13 +65,20 @@ def roles_sync(*, apps=global_apps, using: str = "default") -> None:
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     permissions = list(
-        Permission.objects.using(using).select_related("content_type").only("id", "codename", "content_type__app_label")
+        Permission.objects.using(using)
+        .select_related("content_type")
+        .only("id", "codename", "content_type__app_label", "content_type__model")
     )
     for name, role in ROLES.items():
         group, _created = Group.objects.using(using).get_or_create(name=name)
         granted = [
             perm.id
             for perm in permissions
-            if role_grants(role, app_label=perm.content_type.app_label, codename=perm.codename)
+            if role_grants(
+                role,
+                app_label=perm.content_type.app_label,
+                model=perm.content_type.model,
+                codename=perm.codename,
+            )
         ]
         group.permissions.set(granted)

@@ -1,0 +1,50 @@
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+
+from scrm.core.roles import OPS, ROLES, SALES, role_grants, roles_sync
+
+pytestmark = pytest.mark.django_db
+
+
+def perms(group_name: str) -> set[str]:
+    group = Group.objects.get(name=group_name)
+    return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+
+
+def test_migrations_create_both_roles_with_their_permissions():
+    assert set(Group.objects.values_list("name", flat=True)) == {OPS, SALES}
+    assert perms(OPS) == {"core.view_heartbeat"}
+    assert perms(SALES) == set()
+
+
+@pytest.mark.parametrize(
+    ("role", "app_label", "model", "codename", "granted"),
+    [
+        (OPS, "customers", "customer", "delete_customer", True),
+        (OPS, "customers", "customer", "view_full_phone", True),  # "*" covers custom permissions
+        (OPS, "core", "heartbeat", "view_heartbeat", True),
+        (OPS, "core", "heartbeat", "change_heartbeat", False),
+        (OPS, "auth", "user", "change_user", False),
+        (SALES, "customers", "customer", "view_customer", True),
+        (SALES, "customers", "customer", "change_customer", True),
+        (SALES, "customers", "customer", "delete_customer", False),
+        (SALES, "customers", "customer", "view_full_phone", False),  # custom, not a "view"
+        (SALES, "sop", "sopplan", "add_sopplan", False),
+        (SALES, "wecom", "inboxevent", "view_inboxevent", False),
+    ],
+)
+def test_role_table(role, app_label, model, codename, granted):
+    assert role_grants(ROLES[role], app_label=app_label, model=model, codename=codename) is granted
+
+
+def test_sync_grants_new_permissions_and_removes_drift():
+    content_type = ContentType.objects.get_for_model(Group)
+    stray = Permission.objects.get(content_type=content_type, codename="delete_group")
+    Group.objects.get(name=SALES).permissions.add(stray)
+    Group.objects.get(name=OPS).delete()
+
+    roles_sync()
+
+    assert perms(SALES) == set()
+    assert perms(OPS) == {"core.view_heartbeat"}
