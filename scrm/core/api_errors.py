@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
-from scrm.core.errors import DomainError
+from scrm.core.errors import SERVER_ERROR_MESSAGE, DomainError
 from scrm.core.logging import current_request_id
 
 logger = logging.getLogger("scrm.api")
@@ -50,11 +50,7 @@ def exception_handler(exc, context):
 
     set_rollback()
     logger.exception("Unhandled API error", exc_info=exc)
-    return error_response(
-        "server_error",
-        _("An unexpected error occurred. It has been logged; quote the request id when you report it."),
-        status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    return error_response("server_error", str(SERVER_ERROR_MESSAGE), status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 def error_payload(code: str, message: str, *, fields: dict | None = None) -> dict:

@@ -2,6 +2,8 @@
 
 from django.utils.translation import gettext_lazy as _
 
+SERVER_ERROR_MESSAGE = _("An unexpected error occurred. It has been logged; quote the request id when you report it.")
+
 
 class DomainError(Exception):
     """A business rule refused the operation. ``code`` is stable for clients; ``message`` is for people."""

@@ -4,6 +4,7 @@ from django.views.decorators.cache import never_cache
 from django.views.defaults import page_not_found, server_error
 
 from scrm.core.api_errors import error_payload
+from scrm.core.errors import SERVER_ERROR_MESSAGE
 from scrm.core.health import run_checks
 from scrm.core.selectors import heartbeat_ages
 
@@ -41,6 +42,5 @@ def handler404(request, exception):
 
 def handler500(request):
     if _is_api(request):
-        message = _("An unexpected error occurred. It has been logged; quote the request id when you report it.")
-        return JsonResponse(error_payload("server_error", message), status=500)
+        return JsonResponse(error_payload("server_error", str(SERVER_ERROR_MESSAGE)), status=500)
     return server_error(request)
