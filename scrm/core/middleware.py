@@ -24,3 +24,18 @@ class RequestIdMiddleware:
             reset_request_id(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class HealthProbeMiddleware:
+    """Answers /healthz and /readyz before host validation and the HTTPS redirect: load balancers and container
+    health checks probe by bare IP over plain HTTP, and a 400 DisallowedHost or a 301 would read as "down"."""
+
+    def __init__(self, get_response):
+        from scrm.core.views import healthz, readyz
+
+        self.probes = {"/healthz": healthz, "/readyz": readyz}
+        self.get_response = get_response
+
+    def __call__(self, request):
+        probe = self.probes.get(request.path_info)
+        return probe(request) if probe else self.get_response(request)

@@ -81,3 +81,15 @@ def test_error_descriptions_never_carry_credentials():
     assert "s3cret" not in description
     assert "pw@" not in description
     assert description == "ConnectionError: cannot reach redis://***@cache.internal:6379/0 or postgres://***@db/x"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_any_host_over_plain_http(client, settings, path):
+    settings.SECURE_SSL_REDIRECT = True
+
+    probe = client.get(path, HTTP_HOST="10.0.0.5:8000")
+    page = client.get("/admin/login/", HTTP_HOST="10.0.0.5:8000")
+
+    assert probe.status_code == 200
+    assert page.status_code == 400  # everything else still validates the Host header
