@@ -1,11 +1,12 @@
 # Shortcuts for the two README commands (which need only Python: python3 dev.py run|test).
+# Options go in ARGS: make run ARGS="--port 8001", make test ARGS="-k readyz -x".
 .PHONY: run test install lint messages
 
 run:
-	python3 dev.py run
+	python3 dev.py run $(ARGS)
 
 test:
-	python3 dev.py test
+	python3 dev.py test $(ARGS)
 
 install:
 	python3 dev.py install
