@@ -1,6 +1,10 @@
 import re
 import uuid
 
+from django.conf import settings
+from django.middleware.locale import LocaleMiddleware
+from django.utils import translation
+
 from scrm.core.logging import reset_request_id, set_request_id
 
 # Accept a caller's id (load balancer, WeCom retry tracing) only if it is short and harmless to log.
@@ -39,3 +43,21 @@ class HealthProbeMiddleware:
     def __call__(self, request):
         probe = self.probes.get(request.path_info)
         return probe(request) if probe else self.get_response(request)
+
+
+class LanguageMiddleware(LocaleMiddleware):
+    """Chinese first. The admin and the sidebar speak Simplified Chinese unless the user picked English with the
+    language switch (a cookie) — a browser's English locale is not a choice ops staff in China made. API clients
+    may ask with Accept-Language."""
+
+    def process_request(self, request):
+        if request.path_info.startswith("/api/"):
+            language = translation.get_language_from_request(request)
+        else:
+            try:
+                chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) or settings.LANGUAGE_CODE
+                language = translation.get_supported_language_variant(chosen)
+            except LookupError:
+                language = settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
