@@ -295,5 +295,9 @@ WECOM_AGENT_ID = env.str("WECOM_AGENT_ID", default="")
 WECOM_AGENT_SECRET = env.str("WECOM_AGENT_SECRET", default="")
 WECOM_CALLBACK_TOKEN = env.str("WECOM_CALLBACK_TOKEN", default="")
 WECOM_CALLBACK_AES_KEY = env.str("WECOM_CALLBACK_AES_KEY", default="")
+WECOM_ARCHIVE_SECRET = env.str("WECOM_ARCHIVE_SECRET", default="")  # 会话存档 secret
+WECOM_HTTP_TIMEOUT = env.float("WECOM_HTTP_TIMEOUT", default=10.0)  # seconds, connect and read
+# Client-side limit per corp and API, shared by every process (WeCom allows 10,000/min; keep a margin).
+WECOM_RATE_LIMIT_PER_MINUTE = env.int("WECOM_RATE_LIMIT_PER_MINUTE", default=9000)
 SOP_MAX_PUSHES_PER_GROUP_PER_DAY = env.int("SOP_MAX_PUSHES_PER_GROUP_PER_DAY", default=3)
 SOP_MAX_GROUPS_PER_BOT = env.int("SOP_MAX_GROUPS_PER_BOT", default=200)
