@@ -1,7 +1,7 @@
 """Celery queues, named once. Pure Python on purpose: dev.py and Docker read it without Django.
 
 Separate queues so a big SOP fan-out or a full sync cannot starve a welcome message (its code expires in 20 s).
-Route a task by passing ``queue=Queue.X`` to its decorator.
+Route a task by adding its module to ``CELERY_TASK_ROUTES`` in the settings.
 """
 
 from enum import StrEnum

@@ -15,9 +15,10 @@ class CoreConfig(AppConfig):
 
 
 def _sync_roles_after_migrate(sender, **kwargs) -> None:
-    # post_migrate fires once per app; permissions of every app exist only after the last one, so that is
-    # when the roles are brought up to date (new models added by later migrations get their permissions).
-    if sender.label != list(apps.get_app_configs())[-1].label:
+    # post_migrate fires once per app that has a models module; permissions of every app exist only after the
+    # last of those, so that is when the roles are brought up to date (new models get their permissions).
+    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
+    if sender.label != with_models[-1].label:
         return
     from scrm.core.roles import roles_sync
 

@@ -171,6 +171,11 @@ CELERY_TIMEZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 CELERY_TASK_DEFAULT_QUEUE = Queue.DEFAULT.value
 # Declared so that a worker started without -Q consumes every queue, and purge/inspect see them all.
 CELERY_TASK_QUEUES = [KombuQueue(queue.value, routing_key=queue.value) for queue in Queue]
+# Which queue each task goes to, in one table (Celery deprecates the per-task "queue" attribute).
+CELERY_TASK_ROUTES = {
+    "scrm.wecom.tasks.*": {"queue": Queue.REALTIME.value},
+    "scrm.core.tasks.*": {"queue": Queue.DEFAULT.value},
+}
 CELERY_TASK_ACKS_LATE = True  # a task lost with its worker is redelivered; tasks are idempotent by design
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one slow SOP batch must not hold back messages queued behind it
@@ -192,6 +197,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": queue.value, "expires": HEARTBEAT_SECONDS},
     }
     for queue in Queue
+}
+CELERY_BEAT_SCHEDULE["wecom-inbox-retry"] = {
+    "task": "scrm.wecom.tasks.retry_due_inbox_events",
+    "schedule": 30.0,
+    "options": {"expires": 30},
 }
 
 # --- Auth, i18n, time -------------------------------------------------------------------------------------

@@ -44,3 +44,12 @@ def test_worker_consumes_every_queue_and_writes_to_the_test_database(celery_work
     assert beat is not None, f"no heartbeat from queue {queue.value}"
     assert beat.hostname.startswith("test-")
     assert Heartbeat.objects.count() == 1
+
+
+def test_tasks_are_routed_to_their_queues():
+    from scrm.celery import app
+    from scrm.wecom.tasks import process_inbox_event
+
+    router = app.amqp.router
+    assert router.route({}, process_inbox_event.name)["queue"].name == Queue.REALTIME
+    assert router.route({}, ping.name)["queue"].name == Queue.DEFAULT

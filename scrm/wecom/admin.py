@@ -1,0 +1,35 @@
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from scrm.wecom.models import InboxEvent
+from scrm.wecom.services import inbox_events_replay
+
+
+@admin.register(InboxEvent)
+class InboxEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "received_at", "event", "change_type", "status", "attempts", "next_attempt_at", "error"]
+    list_filter = ["status", "event", "change_type"]
+    search_fields = ["dedupe_key", "raw_xml"]
+    date_hierarchy = "received_at"
+    readonly_fields = [field.name for field in InboxEvent._meta.fields]
+    actions = ["replay"]
+
+    @admin.display(description=_("last error"))
+    def error(self, obj: InboxEvent) -> str:
+        return obj.last_error.splitlines()[-1][:120] if obj.last_error else ""
+
+    @admin.action(description=_("Replay selected events"), permissions=["change"])
+    def replay(self, request, queryset):
+        count = inbox_events_replay(event_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            ngettext("%(count)d event queued again.", "%(count)d events queued again.", count) % {"count": count},
+            messages.SUCCESS,
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

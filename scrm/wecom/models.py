@@ -1,0 +1,39 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class InboxEvent(models.Model):
+    """A callback from WeCom, stored before it is answered and processed afterwards: nothing is lost.
+
+    ``dedupe_key`` is the hash of the decrypted message, so WeCom's retries of one delivery (same bytes) land on
+    the same row and take effect once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PROCESSING = "processing", _("processing")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+        UNHANDLED = "unhandled", _("no handler")
+
+    dedupe_key = models.CharField(_("dedupe key"), max_length=64, unique=True)
+    event = models.CharField(_("event"), max_length=64, db_index=True)
+    change_type = models.CharField(_("change type"), max_length=64, blank=True)
+    payload = models.JSONField(_("payload"))
+    raw_xml = models.TextField(_("decrypted XML"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("callback event")
+        verbose_name_plural = _("callback inbox")
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="wecom_inbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event}/{self.change_type} #{self.pk}"

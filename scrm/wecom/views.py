@@ -1,0 +1,93 @@
+"""``/wecom/callback``: WeCom's URL verification (GET) and event delivery (POST).
+
+A POST is verified, decrypted, stored in the inbox and answered at once; the work happens in a Celery task,
+because WeCom gives us 5 seconds and retries three times.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from scrm.wecom.crypto import CallbackCrypto, CallbackCryptoError
+from scrm.wecom.events import EventParseError, parse_event, parse_xml
+from scrm.wecom.services import inbox_event_receive
+
+logger = logging.getLogger(__name__)
+
+# WeCom signs a fresh timestamp into every delivery; one much older than this is a replay, not a retry.
+TIMESTAMP_TOLERANCE_SECONDS = 600
+
+
+def callback_crypto() -> CallbackCrypto | None:
+    if not (settings.WECOM_CALLBACK_TOKEN and settings.WECOM_CALLBACK_AES_KEY and settings.WECOM_CORP_ID):
+        return None
+    return CallbackCrypto(
+        token=settings.WECOM_CALLBACK_TOKEN,
+        encoding_aes_key=settings.WECOM_CALLBACK_AES_KEY,
+        receive_id=settings.WECOM_CORP_ID,
+    )
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def callback(request):
+    crypto = callback_crypto()
+    if crypto is None:
+        logger.error("WeCom callback received but WECOM_CALLBACK_TOKEN/AES_KEY/CORP_ID are not all set")
+        return HttpResponse("callback not configured", status=503, content_type="text/plain")
+    signature = request.GET.get("msg_signature", "")
+    timestamp = request.GET.get("timestamp", "")
+    nonce = request.GET.get("nonce", "")
+    if request.method == "GET":
+        return _verify_url(crypto, signature, timestamp, nonce, request.GET.get("echostr", ""))
+    return _receive(crypto, signature, timestamp, nonce, request.body)
+
+
+def _verify_url(crypto, signature, timestamp, nonce, echostr):
+    try:
+        crypto.verify(signature, timestamp, nonce, echostr)
+        plain = crypto.decrypt(echostr)
+    except CallbackCryptoError as exc:
+        logger.warning("WeCom URL verification refused: %s", exc)
+        return HttpResponseForbidden("signature or key mismatch", content_type="text/plain")
+    return HttpResponse(plain, content_type="text/plain")
+
+
+def _receive(crypto, signature, timestamp, nonce, body: bytes):
+    try:
+        encrypted = (parse_xml(body.decode()).findtext("Encrypt") or "").strip()
+    except (EventParseError, UnicodeDecodeError):
+        return HttpResponseBadRequest("malformed body", content_type="text/plain")
+    if not encrypted:
+        return HttpResponseBadRequest("no Encrypt element", content_type="text/plain")
+    try:
+        crypto.verify(signature, timestamp, nonce, encrypted)
+    except CallbackCryptoError:
+        logger.warning("WeCom callback with a bad signature refused")
+        return HttpResponseForbidden("bad signature", content_type="text/plain")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
+        logger.warning("WeCom callback outside the timestamp window refused (timestamp=%r)", timestamp)
+        return HttpResponseForbidden("stale timestamp", content_type="text/plain")
+    try:
+        raw_xml = crypto.decrypt(encrypted)
+        event = parse_event(raw_xml)
+    except CallbackCryptoError as exc:
+        # The signature matched, so the token is right: the AES key or the corp id is not.
+        logger.error("WeCom callback could not be decrypted (check WECOM_CALLBACK_AES_KEY and corp id): %s", exc)
+        return HttpResponseForbidden("cannot decrypt", content_type="text/plain")
+    except EventParseError as exc:
+        logger.error("WeCom callback decrypted to an unreadable event: %s", exc)
+        return HttpResponseBadRequest("malformed event", content_type="text/plain")
+    row, created = inbox_event_receive(raw_xml=raw_xml, event=event)
+    logger.info(
+        "WeCom callback %s/%s stored as inbox event %s%s",
+        event.event,
+        event.change_type,
+        row.pk,
+        "" if created else " (duplicate delivery)",
+    )
+    return HttpResponse("success", content_type="text/plain")

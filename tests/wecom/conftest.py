@@ -1,0 +1,42 @@
+import base64
+import time
+import uuid
+
+import pytest
+
+from scrm.wecom.crypto import CallbackCrypto
+
+CORP_ID = "wwtestcorp"
+TOKEN = "callback-token"
+AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")
+
+
+@pytest.fixture
+def callback_crypto(settings) -> CallbackCrypto:
+    settings.WECOM_CORP_ID = CORP_ID
+    settings.WECOM_CALLBACK_TOKEN = TOKEN
+    settings.WECOM_CALLBACK_AES_KEY = AES_KEY
+    return CallbackCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
+
+
+@pytest.fixture
+def post_callback(client, callback_crypto):
+    """POST an event the way WeCom does: encrypted body, signed query string."""
+
+    def post(xml: str, *, timestamp: int | None = None, crypto: CallbackCrypto | None = None, signature=None):
+        timestamp = str(int(time.time()) if timestamp is None else timestamp)
+        nonce = uuid.uuid4().hex[:10]
+        body, good_signature = (crypto or callback_crypto).encrypt_to_xml(xml, timestamp=timestamp, nonce=nonce)
+        query = f"msg_signature={signature or good_signature}&timestamp={timestamp}&nonce={nonce}"
+        return client.post(f"/wecom/callback?{query}", data=body, content_type="text/xml")
+
+    return post
+
+
+def event_xml(event: str, change_type: str, create_time: int = 1700000000, **fields: str) -> str:
+    extra = "".join(f"<{name}><![CDATA[{value}]]></{name}>" for name, value in fields.items())
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event><ChangeType><![CDATA[{change_type}]]></ChangeType>{extra}</xml>"
+    )

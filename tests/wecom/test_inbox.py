@@ -1,0 +1,205 @@
+"""Inbox processing: claim once, handlers and status in one transaction, failures kept, retried and replayable."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.utils import timezone
+
+from scrm.core.models import Heartbeat
+from scrm.core.roles import OPS
+from scrm.wecom import dispatch
+from scrm.wecom.events import parse_event
+from scrm.wecom.models import InboxEvent
+from scrm.wecom.services import (
+    MAX_ATTEMPTS,
+    STALE_CLAIM,
+    inbox_event_process,
+    inbox_event_receive,
+    inbox_events_due,
+    inbox_events_replay,
+    retry_delay,
+)
+from tests.helpers import wait_until
+from tests.wecom.conftest import event_xml
+
+XML = event_xml("change_external_contact", "del_follow_user", UserID="zhangsan", ExternalUserID="wm9")
+
+
+@pytest.fixture
+def handled():
+    """A handler with a visible, transactional effect (a Heartbeat row per call), registered for the test."""
+    calls = []
+
+    def handler(event):
+        calls.append(event.get("ExternalUserID"))
+        Heartbeat.objects.create(key=f"handled:{len(calls)}", seen_at=timezone.now())
+
+    dispatch.register("change_external_contact", "del_follow_user")(handler)
+    yield calls
+    dispatch.unregister("change_external_contact", "del_follow_user", handler)
+
+
+@pytest.fixture
+def failing():
+    state = {"fail": True}
+
+    def handler(event):
+        Heartbeat.objects.create(key="half-done", seen_at=timezone.now())
+        if state["fail"]:
+            raise RuntimeError("customers service unavailable")
+
+    dispatch.register("change_external_contact", "del_follow_user")(handler)
+    yield state
+    dispatch.unregister("change_external_contact", "del_follow_user", handler)
+
+
+def receive(xml=XML) -> InboxEvent:
+    row, _ = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
+    return row
+
+
+@pytest.mark.django_db
+def test_processing_runs_the_handler_once(handled):
+    row = receive()
+
+    assert inbox_event_process(event_id=row.pk) == "done"
+    assert inbox_event_process(event_id=row.pk) is None  # already done: not claimable
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == ("done", 1, "")
+    assert handled == ["wm9"]
+    assert Heartbeat.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_event_without_handler_is_kept_as_unhandled():
+    row = receive(event_xml("change_external_chat", "dismiss", ChatId="wr1"))
+
+    assert inbox_event_process(event_id=row.pk) == "unhandled"
+    row.refresh_from_db()
+    assert row.status == "unhandled"
+    assert row.next_attempt_at is None
+
+
+@pytest.mark.django_db
+def test_failure_rolls_back_the_handler_and_keeps_the_error(failing):
+    row = receive()
+    now = timezone.now()
+
+    assert inbox_event_process(event_id=row.pk, now=now) == "failed"
+
+    row.refresh_from_db()
+    assert row.status == "failed"
+    assert row.attempts == 1
+    assert "RuntimeError: customers service unavailable" in row.last_error
+    assert row.next_attempt_at == now + retry_delay(1)
+    assert Heartbeat.objects.count() == 0  # the half-done write was rolled back
+
+
+@pytest.mark.django_db
+def test_failed_event_is_retried_with_backoff_then_succeeds(failing):
+    row = receive()
+    start = timezone.now()
+    inbox_event_process(event_id=row.pk, now=start)
+
+    assert inbox_events_due(now=start + retry_delay(1) - timedelta(seconds=1)) == []
+    assert inbox_event_process(event_id=row.pk, now=start + timedelta(seconds=1)) is None  # not due yet
+
+    failing["fail"] = False
+    later = start + retry_delay(1)
+    assert inbox_events_due(now=later) == [row.pk]
+    assert inbox_event_process(event_id=row.pk, now=later) == "done"
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("done", 2)
+    assert Heartbeat.objects.filter(key="half-done").count() == 1
+
+
+def test_backoff_grows_and_is_capped():
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert retry_delay(20) == timedelta(hours=1)
+
+
+@pytest.mark.django_db
+def test_retries_stop_after_max_attempts_until_replayed(failing):
+    row = receive()
+    now = timezone.now()
+    InboxEvent.objects.filter(pk=row.pk).update(attempts=MAX_ATTEMPTS - 1)
+
+    assert inbox_event_process(event_id=row.pk, now=now) == "failed"
+
+    row.refresh_from_db()
+    assert row.attempts == MAX_ATTEMPTS
+    assert row.next_attempt_at is None
+    assert inbox_events_due(now=now + timedelta(days=1)) == []
+
+
+@pytest.mark.django_db
+def test_event_stuck_with_a_dead_worker_is_taken_back():
+    row = receive()
+    now = timezone.now()
+    InboxEvent.objects.filter(pk=row.pk).update(status="processing", claimed_at=now - STALE_CLAIM - timedelta(1))
+
+    assert inbox_events_due(now=now) == [row.pk]
+    row.refresh_from_db()
+    assert (row.status, row.last_error) == ("failed", "worker stopped while processing")
+
+
+@pytest.mark.django_db
+def test_concurrent_claims_process_once(handled):
+    row = receive()
+
+    results = [inbox_event_process(event_id=row.pk) for _ in range(3)]
+
+    assert results == ["done", None, None]
+    assert handled == ["wm9"]
+
+
+@pytest.mark.django_db
+def test_replay_requeues_done_and_failed_events_but_not_processing_ones(handled, django_capture_on_commit_callbacks):
+    done, busy = receive(), receive(event_xml("change_external_chat", "dismiss", ChatId="wr2"))
+    inbox_event_process(event_id=done.pk)
+    InboxEvent.objects.filter(pk=busy.pk).update(status="processing")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        count = inbox_events_replay(event_ids=[done.pk, busy.pk])
+
+    assert count == 1
+    assert len(callbacks) == 1
+    assert InboxEvent.objects.get(pk=done.pk).status == "pending"
+    assert InboxEvent.objects.get(pk=busy.pk).status == "processing"
+    assert inbox_event_process(event_id=done.pk) == "done"
+    assert handled == ["wm9", "wm9"]
+
+
+@pytest.mark.django_db
+def test_admin_replay_action(client, failing, django_capture_on_commit_callbacks):
+    row = receive()
+    inbox_event_process(event_id=row.pk)
+    ops = User.objects.create_user("ops1", password="pw-12345!", is_staff=True)
+    ops.groups.add(Group.objects.get(name=OPS))
+    client.force_login(ops)
+
+    listing = client.get("/admin/wecom/inboxevent/?status__exact=failed")
+    with django_capture_on_commit_callbacks(execute=False):
+        replayed = client.post(
+            "/admin/wecom/inboxevent/", {"action": "replay", "_selected_action": [row.pk]}, follow=True
+        )
+
+    assert listing.status_code == 200
+    assert "customers service unavailable" in listing.content.decode()
+    assert replayed.status_code == 200
+    assert InboxEvent.objects.get(pk=row.pk).status == "pending"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callback_to_worker_end_to_end(celery_worker, post_callback):
+    response = post_callback(event_xml("change_external_tag", "create", Id="et1", TagType="tag"))
+
+    assert response.status_code == 200
+    row = wait_until(lambda: InboxEvent.objects.filter(status="unhandled").first())
+    assert row is not None, list(InboxEvent.objects.values("status", "last_error"))
+    assert (row.event, row.change_type, row.attempts) == ("change_external_tag", "create", 1)
+    assert InboxEvent.objects.count() == 1
+    assert transaction.get_autocommit()
