@@ -5,8 +5,9 @@
     python3 dev.py test    # the whole test suite (extra arguments go to pytest)
 
 Both create ``.venv`` and install ``requirements.txt`` when missing or changed. ``run`` migrates, creates the
-demo users (printing their logins), starts web on 127.0.0.1:8000, one worker and one beat, and stops them all
-on Ctrl-C. Set ``SCRM_USE_CURRENT_PYTHON=1`` to use the running interpreter instead of ``.venv`` (Docker, tests).
+demo users (printing their logins), starts web on 127.0.0.1:8000, one worker and one beat — plus the WeCom
+simulator with scripted customer activity when no corp is configured — and stops them all on Ctrl-C.
+Set ``SCRM_USE_CURRENT_PYTHON=1`` to use the running interpreter instead of ``.venv`` (Docker, tests).
 """
 
 import argparse
@@ -33,6 +34,26 @@ def worker_queues() -> str:
     """Read scrm/queues.py by path: importing the scrm package would need Django and Celery installed."""
     namespace = runpy.run_path(str(ROOT / "scrm" / "queues.py"))
     return namespace["Queue"].all_names()
+
+
+def wecom_configured(env: dict[str, str]) -> bool:
+    """A real corp is configured in the environment or in .env (as the settings would read it)."""
+    if env.get("WECOM_CORP_ID"):
+        return True
+    env_file = Path(env.get("SCRM_ENV_FILE") or ROOT / ".env")
+    if not env_file.is_file():
+        return False
+    return any(
+        line.split("=", 1)[0].strip() == "WECOM_CORP_ID" and line.split("=", 1)[1].strip().strip("\"'")
+        for line in env_file.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
+
+
+def simulator_env(sim_port: int) -> dict[str, str]:
+    """The simulator's demo corp, given to both the simulator and the app so they agree."""
+    demo = runpy.run_path(str(ROOT / "scrm" / "wecom" / "simulator" / "demo.py"))["DEMO"]
+    return {**demo, "WECOM_API_BASE_URL": f"http://127.0.0.1:{sim_port}/cgi-bin/"}
 
 
 def say(message: str) -> None:
@@ -126,11 +147,14 @@ def wait_for_http(url: str, supervisor: Supervisor, timeout: float = 90) -> bool
     return False
 
 
-def cmd_run(host: str, port: int) -> int:
+def cmd_run(host: str, port: int, sim_port: int) -> int:
     python = python_env()
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    simulate = not wecom_configured(env)
+    if simulate:
+        env.update(simulator_env(sim_port))
     manage = [python, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
     seeded = subprocess.run([*manage, "seed_demo"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
@@ -155,6 +179,14 @@ def cmd_run(host: str, port: int) -> int:
         )
         supervisor.start("beat", [*celery, "beat", "-l", "info"], env)
         base = f"http://{host}:{port}"
+        if simulate:
+            callback_url = f"http://127.0.0.1:{port}/wecom/callback"
+            # No corp configured: a loopback WeCom plays customers arriving, so there is something to watch.
+            supervisor.start(
+                "wecom-sim",
+                [*manage, "wecom_simulator", "--script", "--port", str(sim_port), "--callback-url", callback_url],
+                env,
+            )
         if not wait_for_http(f"{base}/healthz", supervisor):
             say("web did not come up; stopping")
             return 1
@@ -165,6 +197,10 @@ def cmd_run(host: str, port: int) -> int:
             f"  API docs     {base}/api/docs/",
             f"  OpenAPI      {base}/api/schema/",
             f"  Health       {base}/healthz   Readiness {base}/readyz",
+            f"  WeCom        simulator at http://127.0.0.1:{sim_port}/ (no WECOM_CORP_ID set); scripted customers"
+            f" arrive every few seconds: {base}/admin/wecom/inboxevent/"
+            if simulate
+            else "  WeCom        the corp configured by WECOM_CORP_ID",
             "  Logins (role, user, password):",
             *(f"    {role:<10} {user:<8} {password}" for role, user, password in logins),
             "",
@@ -187,6 +223,7 @@ def main() -> int:
     run = sub.add_parser("run", help="run web + Celery worker + beat on the embedded default")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--sim-port", type=int, default=8900, help="WeCom simulator port (when no corp is configured)")
     sub.add_parser("test", help="run the test suite; extra arguments go to pytest")
     sub.add_parser("install", help="only create .venv and install requirements")
     args, rest = parser.parse_known_args()
@@ -195,7 +232,7 @@ def main() -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
-        return cmd_run(args.host, args.port)
+        return cmd_run(args.host, args.port, args.sim_port)
     python_env()
     return 0
 

@@ -1,9 +1,11 @@
-"""The README's run command, end to end: web + worker + beat come up on the embedded default, the printed
-login opens the admin, beat's heartbeats reach every queue through the worker, and Ctrl-C leaves nothing."""
+"""The README's run command, end to end: web + worker + beat + the WeCom simulator come up on the embedded
+default, the printed login opens the admin, beat's heartbeats reach every queue through the worker, the
+simulator's scripted customers arrive as verified callbacks that a worker processes, and Ctrl-C leaves nothing."""
 
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,11 +21,12 @@ from tests.helpers import free_port, wait_until
 
 @pytest.fixture
 def dev_run(tmp_path):
-    port = free_port()
+    port, sim_port = free_port(), free_port()
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY"}
+        and not key.startswith("WECOM_")
     }
     env.update(
         SCRM_USE_CURRENT_PYTHON="1",
@@ -32,7 +35,7 @@ def dev_run(tmp_path):
         SCRM_HEARTBEAT_SECONDS="1",
     )
     proc = subprocess.Popen(
-        [sys.executable, "dev.py", "run", "--port", str(port)],
+        [sys.executable, "dev.py", "run", "--port", str(port), "--sim-port", str(sim_port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -41,14 +44,14 @@ def dev_run(tmp_path):
     )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
-    yield proc, f"http://127.0.0.1:{port}", lines
+    yield proc, f"http://127.0.0.1:{port}", lines, tmp_path / "var" / "db.sqlite3"
     if proc.poll() is None:
         proc.kill()
         proc.wait()
 
 
 def test_run_command_brings_up_the_whole_system_and_stops_cleanly(dev_run):
-    proc, base, lines = dev_run
+    proc, base, lines, database = dev_run
 
     assert wait_until(lambda: "[dev] ready\n" in lines, timeout=180), "".join(lines)[-4000:]
     output = "".join(lines)
@@ -79,9 +82,17 @@ def test_run_command_brings_up_the_whole_system_and_stops_cleanly(dev_run):
 
     assert wait_until(all_queues_beating, timeout=60), "beat → worker heartbeats did not arrive"
 
+    def processed_callbacks():
+        with sqlite3.connect(database) as db:
+            return db.execute("SELECT count(*) FROM wecom_inboxevent WHERE status IN ('done', 'unhandled')").fetchone()[
+                0
+            ]
+
+    assert wait_until(processed_callbacks, timeout=60), "no simulator callback was stored and processed"
+
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
-    assert len(groups) == 3
+    assert len(groups) == 4  # web, worker, beat, WeCom simulator
     for pgid in groups:
         with pytest.raises(ProcessLookupError):
             os.killpg(pgid, 0)

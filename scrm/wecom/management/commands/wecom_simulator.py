@@ -14,18 +14,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from scrm.wecom.simulator import SimulatorServer
+from scrm.wecom.simulator.demo import DEMO
 from scrm.wecom.simulator.script import run_script
 
-# Demo credentials for a corp that does not exist: safe to print, useless anywhere but on this simulator.
-DEMO = {
-    "WECOM_CORP_ID": "wwsimdemo0000001",
-    "WECOM_CONTACT_SECRET": "sim-contact-secret",
-    "WECOM_AGENT_ID": "1000002",
-    "WECOM_AGENT_SECRET": "sim-agent-secret",
-    "WECOM_ARCHIVE_SECRET": "sim-archive-secret",
-    "WECOM_CALLBACK_TOKEN": "simcallbacktoken",
-    "WECOM_CALLBACK_AES_KEY": "c2ltdWxhdG9yLWRlbW8tYWVzLWtleS0zMi1ieXRlcyE",  # 43 chars, 32 bytes decoded
-}
 SECRET_NAMES = {"WECOM_CONTACT_SECRET", "WECOM_AGENT_SECRET", "WECOM_ARCHIVE_SECRET", "WECOM_CALLBACK_AES_KEY"}
 
 
