@@ -1,9 +1,13 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from scrm.wecom.models import InboxEvent
 from scrm.wecom.services import inbox_events_replay
+from scrm.wecom.setup_check import run_setup_checks
 
 
 @admin.register(InboxEvent)
@@ -27,6 +31,22 @@ class InboxEventAdmin(admin.ModelAdmin):
             ngettext("%(count)d event queued again.", "%(count)d events queued again.", count) % {"count": count},
             messages.SUCCESS,
         )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.setup_check_view)
+        return [path("setup-check/", view, name="wecom_setup_check"), *super().get_urls()]
+
+    def setup_check_view(self, request):
+        """The same checks as ``manage.py wecom_check``, for ops who never open a terminal."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("WeCom setup check"),
+            "opts": self.model._meta,
+            "results": run_setup_checks(),
+        }
+        return TemplateResponse(request, "admin/wecom/setup_check.html", context)
 
     def has_add_permission(self, request):
         return False

@@ -8,7 +8,9 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -18,6 +20,8 @@ from scrm.wecom.services import inbox_event_receive
 
 logger = logging.getLogger(__name__)
 
+# When WeCom last verified the URL (GET): the setup self-test reports it.
+CALLBACK_VERIFIED_KEY = "wecom:callback:verified_at"
 # WeCom signs a fresh timestamp into every delivery; one much older than this is a replay, not a retry.
 TIMESTAMP_TOLERANCE_SECONDS = 600
 
@@ -54,6 +58,8 @@ def _verify_url(crypto, signature, timestamp, nonce, echostr):
     except CallbackCryptoError as exc:
         logger.warning("WeCom URL verification refused: %s", exc)
         return HttpResponseForbidden("signature or key mismatch", content_type="text/plain")
+    cache.set(CALLBACK_VERIFIED_KEY, timezone.now().isoformat(), timeout=None)
+    logger.info("WeCom verified the callback URL")
     return HttpResponse(plain, content_type="text/plain")
 
 

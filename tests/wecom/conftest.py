@@ -40,3 +40,31 @@ def event_xml(event: str, change_type: str, create_time: int = 1700000000, **fie
         f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
         f"<Event><![CDATA[{event}]]></Event><ChangeType><![CDATA[{change_type}]]></ChangeType>{extra}</xml>"
     )
+
+
+SIM_SECRETS = {"contact": "contact-secret", "agent": "agent-secret", "archive": "archive-secret"}
+SIM_AGENT_ID = "1000002"
+
+
+@pytest.fixture(scope="module")
+def simulator():
+    from scrm.wecom.simulator import SimulatorServer
+
+    server = SimulatorServer(corp_id=CORP_ID, secrets=SIM_SECRETS, agent_id=SIM_AGENT_ID, port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def wecom_configured(settings, simulator, callback_crypto):
+    """Settings pointing at a freshly reset simulator, every secret and the callback keys configured."""
+    simulator.reset()
+    simulator.revoke_tokens()
+    settings.WECOM_API_BASE_URL = simulator.base_url
+    settings.WECOM_CONTACT_SECRET = SIM_SECRETS["contact"]
+    settings.WECOM_AGENT_SECRET = SIM_SECRETS["agent"]
+    settings.WECOM_ARCHIVE_SECRET = SIM_SECRETS["archive"]
+    settings.WECOM_AGENT_ID = SIM_AGENT_ID
+    settings.WECOM_HTTP_TIMEOUT = 5.0
+    settings.WECOM_RATE_LIMIT_PER_MINUTE = 0
+    return simulator
