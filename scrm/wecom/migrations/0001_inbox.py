@@ -4,35 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='InboxEvent',
+            name="InboxEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dedupe_key', models.CharField(max_length=64, unique=True, verbose_name='dedupe key')),
-                ('event', models.CharField(db_index=True, max_length=64, verbose_name='event')),
-                ('change_type', models.CharField(blank=True, max_length=64, verbose_name='change type')),
-                ('payload', models.JSONField(verbose_name='payload')),
-                ('raw_xml', models.TextField(verbose_name='decrypted XML')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('processing', 'processing'), ('done', 'done'), ('failed', 'failed'), ('unhandled', 'no handler')], default='pending', max_length=16, verbose_name='status')),
-                ('attempts', models.PositiveIntegerField(default=0, verbose_name='attempts')),
-                ('last_error', models.TextField(blank=True, verbose_name='last error')),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='received at')),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True, verbose_name='next attempt at')),
-                ('claimed_at', models.DateTimeField(blank=True, null=True, verbose_name='claimed at')),
-                ('processed_at', models.DateTimeField(blank=True, null=True, verbose_name='processed at')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("dedupe_key", models.CharField(max_length=64, unique=True, verbose_name="dedupe key")),
+                ("event", models.CharField(db_index=True, max_length=64, verbose_name="event")),
+                ("change_type", models.CharField(blank=True, max_length=64, verbose_name="change type")),
+                ("payload", models.JSONField(verbose_name="payload")),
+                ("raw_xml", models.TextField(verbose_name="decrypted XML")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("processing", "processing"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                            ("unhandled", "no handler"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0, verbose_name="attempts")),
+                ("last_error", models.TextField(blank=True, verbose_name="last error")),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="received at")),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True, verbose_name="next attempt at")),
+                ("claimed_at", models.DateTimeField(blank=True, null=True, verbose_name="claimed at")),
+                ("processed_at", models.DateTimeField(blank=True, null=True, verbose_name="processed at")),
             ],
             options={
-                'verbose_name': 'callback event',
-                'verbose_name_plural': 'callback inbox',
-                'ordering': ['-received_at'],
-                'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='wecom_inbox_due')],
+                "verbose_name": "callback event",
+                "verbose_name_plural": "callback inbox",
+                "ordering": ["-received_at"],
+                "indexes": [models.Index(fields=["status", "next_attempt_at"], name="wecom_inbox_due")],
             },
         ),
     ]
