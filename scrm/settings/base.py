@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue as KombuQueue
 
@@ -173,6 +174,7 @@ CELERY_TASK_DEFAULT_QUEUE = Queue.DEFAULT.value
 CELERY_TASK_QUEUES = [KombuQueue(queue.value, routing_key=queue.value) for queue in Queue]
 # Which queue each task goes to, in one table (Celery deprecates the per-task "queue" attribute).
 CELERY_TASK_ROUTES = {
+    "scrm.wecom.tasks.full_sync": {"queue": Queue.SYNC.value},
     "scrm.wecom.tasks.*": {"queue": Queue.REALTIME.value},
     "scrm.core.tasks.*": {"queue": Queue.DEFAULT.value},
 }
@@ -197,6 +199,10 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": queue.value, "expires": HEARTBEAT_SECONDS},
     }
     for queue in Queue
+}
+CELERY_BEAT_SCHEDULE["wecom-nightly-sync"] = {
+    "task": "scrm.wecom.tasks.full_sync",
+    "schedule": crontab(hour=3, minute=15),  # in TIME_ZONE: quiet hours in China
 }
 CELERY_BEAT_SCHEDULE["wecom-inbox-retry"] = {
     "task": "scrm.wecom.tasks.retry_due_inbox_events",

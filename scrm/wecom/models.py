@@ -37,3 +37,31 @@ class InboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}/{self.change_type} #{self.pk}"
+
+
+class SyncState(models.Model):
+    """Where the full sync of one resource stands. The position is saved after every page, so a sync that
+    stopped (Ctrl-C, deploy, crash) resumes from there instead of starting over."""
+
+    class Status(models.TextChoices):
+        IDLE = "idle", _("idle")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    resource = models.CharField(_("resource"), max_length=32, unique=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.IDLE)
+    position = models.JSONField(_("resume position"), default=dict, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("sync state")
+        verbose_name_plural = _("sync states")
+        ordering = ["resource"]
+
+    def __str__(self) -> str:
+        return self.resource

@@ -1,0 +1,172 @@
+"""Full sync from WeCom: employees, corp tags, customers (batch/get_by_user) and groups, upserted through the
+apps' services. Idempotent (every write is an upsert), resumable (the position is saved after every page), one
+run per resource at a time, with progress reported to the caller. Run nightly to heal missed callbacks."""
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from scrm.core.errors import Conflict
+from scrm.wecom.client import WeComClient, get_client
+from scrm.wecom.errors import WeComError
+from scrm.wecom.models import SyncState
+
+logger = logging.getLogger(__name__)
+
+RESOURCES = ("employees", "tags", "contacts", "groups")  # employees first: the customer pages need their ids
+USERIDS_PER_CALL = 100  # batch/get_by_user takes at most 100 employees
+CONTACTS_PER_PAGE = 100  # and returns at most 100 customers a page
+GROUPS_PER_PAGE = 1000  # groupchat/list returns at most 1000 a page
+# A "running" sync with no progress for this long belongs to a process that died; another run may take over.
+STALE_RUN = timedelta(minutes=15)
+
+Progress = Callable[[str, int], None]  # (resource, items done so far)
+Status = SyncState.Status
+
+
+class SyncAlreadyRunning(Conflict):
+    code = "sync_running"
+
+
+def wecom_sync(*, resources: tuple[str, ...] = RESOURCES, restart: bool = False, progress: Progress | None = None):
+    """Sync each resource in order; returns {resource: counts}. A resource that fails keeps its position (the
+    next run resumes) and does not stop the others; its error is in the result as ``{"error": ...}``."""
+    client = get_client("contact")
+    unknown = set(resources) - set(RESOURCES)
+    if unknown:
+        raise ValueError(f"unknown resources: {', '.join(sorted(unknown))}; choose from {', '.join(RESOURCES)}")
+    results = {}
+    for resource in (r for r in RESOURCES if r in resources):
+        state = sync_claim(resource=resource, restart=restart)
+        try:
+            counts = SYNCERS[resource](client, state, progress or (lambda resource, done: None))
+        except WeComError as exc:
+            sync_fail(state=state, error=str(exc))
+            logger.warning("WeCom sync of %s failed; it resumes from its last page next time: %s", resource, exc)
+            results[resource] = {**state.counts, "error": str(exc)}
+            continue
+        sync_finish(state=state, counts=counts)
+        results[resource] = counts
+    return results
+
+
+# --- state ----------------------------------------------------------------------------------------------------
+
+
+def sync_claim(*, resource: str, restart: bool = False) -> SyncState:
+    """Mark the resource running (compare-and-set, so two runs cannot both claim it). A failed or abandoned run
+    is resumed from its saved position unless ``restart``; a finished one starts over."""
+    now = timezone.now()
+    with transaction.atomic():
+        state, _created = SyncState.objects.get_or_create(resource=resource)
+        resume = not restart and state.status in (Status.FAILED, Status.RUNNING)
+        claimable = Q(status__in=[Status.IDLE, Status.DONE, Status.FAILED]) | Q(heartbeat_at__lt=now - STALE_RUN)
+        updates = {"status": Status.RUNNING, "started_at": now, "heartbeat_at": now, "finished_at": None}
+        if not resume:
+            updates.update(position={}, counts={})
+        if not SyncState.objects.filter(claimable, pk=state.pk, status=state.status).update(last_error="", **updates):
+            raise SyncAlreadyRunning(
+                _("A sync of %(resource)s is already running (since %(since)s).")
+                % {"resource": resource, "since": state.started_at}
+            )
+    state.refresh_from_db()
+    return state
+
+
+def sync_save(*, state: SyncState, position: dict, counts: dict) -> None:
+    state.position, state.counts = position, counts
+    SyncState.objects.filter(pk=state.pk).update(position=position, counts=counts, heartbeat_at=timezone.now())
+
+
+def sync_finish(*, state: SyncState, counts: dict) -> None:
+    SyncState.objects.filter(pk=state.pk).update(
+        status=Status.DONE, position={}, counts=counts, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+
+
+def sync_fail(*, state: SyncState, error: str) -> None:
+    SyncState.objects.filter(pk=state.pk).update(status=Status.FAILED, last_error=error[:2000])
+
+
+# --- resources ------------------------------------------------------------------------------------------------
+
+
+def _follow_userids(client: WeComClient) -> list[str]:
+    return sorted(client.external_contact.get_follow_user_list().get("follow_user", []))
+
+
+def sync_employees(client: WeComClient, state: SyncState, progress: Progress) -> dict:
+    from customers.services import employee_upsert
+
+    userids = _follow_userids(client)
+    for done, userid in enumerate(userids, start=1):
+        employee_upsert(userid=userid)
+        progress("employees", done)
+    return {"fetched": len(userids)}
+
+
+def sync_tags(client: WeComClient, state: SyncState, progress: Progress) -> dict:
+    from tagging.services import corp_tags_upsert_from_wecom
+
+    tag_groups = client.external_contact.get_corp_tag_list().get("tag_group", [])
+    groups, tags = corp_tags_upsert_from_wecom(tag_groups=tag_groups)
+    progress("tags", groups + tags)
+    return {"groups": groups, "tags": tags}
+
+
+def sync_contacts(client: WeComClient, state: SyncState, progress: Progress) -> dict:
+    from customers.services import external_contact_upsert_from_wecom
+
+    userids = _follow_userids(client)
+    batches = [userids[i : i + USERIDS_PER_CALL] for i in range(0, len(userids), USERIDS_PER_CALL)]
+    counts = {"fetched": state.counts.get("fetched", 0)}
+    start = state.position.get("batch", 0)
+    for index in range(start, len(batches)):
+        cursor = state.position.get("cursor", "") if index == start else ""
+        for page, next_cursor in _pages(
+            lambda cursor, batch=batches[index]: client.external_contact.batch_get_by_user(
+                batch, cursor=cursor, limit=CONTACTS_PER_PAGE
+            ),
+            cursor,
+        ):
+            for detail in page.get("external_contact_list", []):
+                external_contact_upsert_from_wecom(detail=detail)
+                counts["fetched"] += 1
+            position = {"batch": index, "cursor": next_cursor} if next_cursor else {"batch": index + 1}
+            sync_save(state=state, position=position, counts=counts)
+            progress("contacts", counts["fetched"])
+    return counts
+
+
+def sync_groups(client: WeComClient, state: SyncState, progress: Progress) -> dict:
+    from groups.services import group_upsert_from_wecom
+
+    group_chat = client.external_contact_group_chat
+    counts = {"fetched": state.counts.get("fetched", 0)}
+    for page, next_cursor in _pages(
+        lambda cursor: group_chat.list(cursor=cursor or None, limit=GROUPS_PER_PAGE), state.position.get("cursor", "")
+    ):
+        for item in page.get("group_chat_list", []):
+            group_upsert_from_wecom(detail=group_chat.get(item["chat_id"])["group_chat"])
+            counts["fetched"] += 1
+            progress("groups", counts["fetched"])
+        sync_save(state=state, position={"cursor": next_cursor} if next_cursor else {}, counts=counts)
+    return counts
+
+
+def _pages(fetch: Callable[[str], dict], cursor: str) -> Iterator[tuple[dict, str]]:
+    """Each page and the cursor of the one after it ("" after the last page)."""
+    while True:
+        page = fetch(cursor)
+        cursor = page.get("next_cursor") or ""
+        yield page, cursor
+        if not cursor:
+            return
+
+
+SYNCERS = {"employees": sync_employees, "tags": sync_tags, "contacts": sync_contacts, "groups": sync_groups}
