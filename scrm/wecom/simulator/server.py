@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -92,6 +93,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (its timeout, or a "drop" fault) leaves a broken pipe behind: expected, not news.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class SimulatorServer(EventsMixin):
     """A WeCom corp on loopback. ``start()`` serves in a background thread; ``base_url`` is the client's base."""
 
@@ -120,28 +130,25 @@ class SimulatorServer(EventsMixin):
         self.requests: list[RecordedRequest] = []
         self.callbacks: list[dict[str, Any]] = []  # every emitted event: xml, status
         self._log_lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self) -> SimulatorServer:
-        handler = type("SimHandler", (_Handler,), {"sim": self})
-        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
-        self._httpd.daemon_threads = True
+    def _bind(self) -> _QuietServer:
+        self._httpd = _QuietServer((self.host, self.port), type("SimHandler", (_Handler,), {"sim": self}))
         self.port = self._httpd.server_address[1]
+        return self._httpd
+
+    def start(self) -> SimulatorServer:
+        self._bind()
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="wecom-simulator", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Foreground mode for the management command (Ctrl-C raises KeyboardInterrupt out of here)."""
-        if self._httpd is None:
-            handler = type("SimHandler", (_Handler,), {"sim": self})
-            self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
-            self._httpd.daemon_threads = True
-            self.port = self._httpd.server_address[1]
-        self._httpd.serve_forever()
+        (self._httpd or self._bind()).serve_forever()
 
     def stop(self) -> None:
         if self._httpd is not None:
