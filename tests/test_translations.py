@@ -8,11 +8,12 @@ import re
 from tests.conftest import ROOT
 
 CATALOG = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
+PO = CATALOG / "django.po"
 
 
 def read_po() -> dict[str, str]:
     entries = {}
-    for block in (CATALOG / "django.po").read_text(encoding="utf-8").split("\n\n"):
+    for block in PO.read_text(encoding="utf-8").split("\n\n"):
         match = re.search(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n?)+)', block, re.M)
         if match:
             msgid, msgstr = (
@@ -25,8 +26,11 @@ def read_po() -> dict[str, str]:
 
 def test_every_message_has_a_chinese_translation():
     untranslated = [msgid for msgid, msgstr in read_po().items() if not msgstr]
+    untranslated_plurals = re.findall(r'^msgid "(.*)"\nmsgid_plural .*\nmsgstr\[0\] ""$', PO.read_text(), re.M)
 
     assert untranslated == []
+    assert untranslated_plurals == []
+    assert "#, fuzzy" not in PO.read_text()  # msgfmt leaves fuzzy guesses out of the compiled catalogue
 
 
 def test_compiled_catalogue_matches_the_source():
