@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class GroupsConfig(AppConfig):
     name = "groups"
     verbose_name = _("Groups")
+
+    def ready(self) -> None:
+        from groups import wecom_handlers  # noqa: F401 - registers the callback handlers

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class TaggingConfig(AppConfig):
     name = "tagging"
     verbose_name = _("Tagging")
+
+    def ready(self) -> None:
+        from tagging import wecom_handlers  # noqa: F401 - registers the callback handlers

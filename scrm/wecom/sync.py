@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scrm.core.errors import Conflict
 from scrm.wecom.client import WeComClient, get_client
-from scrm.wecom.errors import WeComError
+from scrm.wecom.errors import WeComConfigError, WeComError
 from scrm.wecom.models import SyncState
 
 logger = logging.getLogger(__name__)
@@ -101,20 +101,43 @@ def _follow_userids(client: WeComClient) -> list[str]:
 
 
 def sync_employees(client: WeComClient, state: SyncState, progress: Progress) -> dict:
+    """Employees with 客户联系; names and departments from the directory when the self-built app may read it
+    (the 客户联系 secret cannot: without the app, employees stay userid-only until it is configured)."""
     from customers.services import employee_upsert
 
+    directory = _directory_client()
     userids = _follow_userids(client)
+    named = 0
     for done, userid in enumerate(userids, start=1):
-        employee_upsert(userid=userid)
+        profile = _directory_profile(directory, userid) if directory else {}
+        employee_upsert(userid=userid, **profile)
+        named += bool(profile)
         progress("employees", done)
-    return {"fetched": len(userids)}
+    return {"fetched": len(userids), "named": named}
+
+
+def _directory_client() -> WeComClient | None:
+    try:
+        return get_client("agent")
+    except WeComConfigError:
+        return None
+
+
+def _directory_profile(directory: WeComClient, userid: str) -> dict:
+    try:
+        user = directory.user.get(userid)
+    except WeComError as exc:  # outside the app's visible range (60011), or gone: keep the placeholder
+        logger.info("No directory entry for %s: %s", userid, exc)
+        return {}
+    return {"name": user.get("name") or None, "department_ids": user.get("department") or None}
 
 
 def sync_tags(client: WeComClient, state: SyncState, progress: Progress) -> dict:
     from tagging.services import corp_tags_upsert_from_wecom
 
     tag_groups = client.external_contact.get_corp_tag_list().get("tag_group", [])
-    groups, tags = corp_tags_upsert_from_wecom(tag_groups=tag_groups)
+    # complete: this is the unfiltered list, so a tag it no longer has was deleted in WeCom.
+    groups, tags = corp_tags_upsert_from_wecom(tag_groups=tag_groups, complete=True)
     progress("tags", groups + tags)
     return {"groups": groups, "tags": tags}
 

@@ -403,7 +403,7 @@ def test_wrong_secret_is_a_config_error_with_a_hint(sim, settings, client):
 
     assert caught.value.errcode == 40001
     assert caught.value.path == "gettoken"
-    assert "wrong secret" in str(caught.value)
+    assert "Secret 错误" in str(caught.value)  # the hint, in the default language
     assert "not-the-secret" not in str(caught.value)
     assert count(sim, "gettoken") == 1  # not retried
 

@@ -4,29 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wecom', '0001_inbox'),
+        ("wecom", "0001_inbox"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SyncState',
+            name="SyncState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('resource', models.CharField(max_length=32, unique=True, verbose_name='resource')),
-                ('status', models.CharField(choices=[('idle', 'idle'), ('running', 'running'), ('done', 'done'), ('failed', 'failed')], default='idle', max_length=16, verbose_name='status')),
-                ('position', models.JSONField(blank=True, default=dict, verbose_name='resume position')),
-                ('counts', models.JSONField(blank=True, default=dict, verbose_name='counts')),
-                ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='started at')),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True, verbose_name='last progress')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('last_error', models.TextField(blank=True, verbose_name='last error')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("resource", models.CharField(max_length=32, unique=True, verbose_name="resource")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("idle", "idle"), ("running", "running"), ("done", "done"), ("failed", "failed")],
+                        default="idle",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("position", models.JSONField(blank=True, default=dict, verbose_name="resume position")),
+                ("counts", models.JSONField(blank=True, default=dict, verbose_name="counts")),
+                ("started_at", models.DateTimeField(blank=True, null=True, verbose_name="started at")),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True, verbose_name="last progress")),
+                ("finished_at", models.DateTimeField(blank=True, null=True, verbose_name="finished at")),
+                ("last_error", models.TextField(blank=True, verbose_name="last error")),
             ],
             options={
-                'verbose_name': 'sync state',
-                'verbose_name_plural': 'sync states',
-                'ordering': ['resource'],
+                "verbose_name": "sync state",
+                "verbose_name_plural": "sync states",
+                "ordering": ["resource"],
             },
         ),
     ]

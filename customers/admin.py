@@ -1,0 +1,67 @@
+"""Admin for the WeCom-side records. WeCom owns them (callbacks and the sync write them through services), so
+they are read-only here: an edit in the admin would be overwritten by the next sync and never reach WeCom."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import Employee, ExternalContact, FollowRelation
+
+
+class WeComOwnedAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class FollowRelationInline(admin.TabularInline):
+    model = FollowRelation
+    fk_name = "contact"
+    fields = ["employee", "remark", "state", "add_way", "added_at", "status", "status_changed_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = _("followed by")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("employee")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Employee)
+class EmployeeAdmin(WeComOwnedAdmin):
+    list_display = ["userid", "name", "status", "department_ids", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["userid", "name"]
+
+
+@admin.register(ExternalContact)
+class ExternalContactAdmin(WeComOwnedAdmin):
+    list_display = ["external_userid", "name", "type", "gender", "corp_name", "synced_at", "created_at"]
+    list_filter = ["type", "gender"]
+    search_fields = ["external_userid", "name", "unionid", "corp_name"]
+    date_hierarchy = "created_at"
+    inlines = [FollowRelationInline]
+
+
+@admin.register(FollowRelation)
+class FollowRelationAdmin(WeComOwnedAdmin):
+    list_display = ["employee", "contact", "remark", "state", "add_way", "status", "added_at", "status_changed_at"]
+    list_filter = ["status", "add_way"]
+    list_select_related = ["employee", "contact"]
+    search_fields = [
+        "employee__userid",
+        "employee__name",
+        "contact__external_userid",
+        "contact__name",
+        "remark",
+        "state",
+    ]
+    date_hierarchy = "added_at"

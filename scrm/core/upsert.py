@@ -1,0 +1,92 @@
+"""The small upsert toolkit the WeCom-fed apps (customers, groups, tagging) share for idempotent writes.
+
+Rows are keyed by WeCom's ids, so applying the same news twice must change nothing: ``lock_or_create`` finds or
+makes the row by its unique key, ``update_changed`` writes only the fields that differ (``updated_at`` moves only
+on a real change), and the parsers turn WeCom's loosely typed JSON into clean values or a ``ValidationError``
+that names the field. Nothing here imports ``scrm.wecom``: ``wecom_time`` only converts unix seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+M = TypeVar("M", bound=models.Model)
+
+
+def lock_or_create(
+    model: type[M], *, lookup: dict[str, Any], defaults: dict[str, Any], lock: bool = True
+) -> tuple[M, bool]:
+    """The row with this unique key, locked for update (or not, with ``lock=False``), or a new one built from
+    ``defaults``; returns ``(row, created)``. Locking needs an open ``transaction.atomic``.
+
+    A concurrent insert of the same key (two events about one new contact) loses on the unique constraint
+    inside a savepoint and reads (and locks) the winner's row instead of failing the event.
+    """
+    manager = model._default_manager.select_for_update() if lock else model._default_manager
+    try:
+        return manager.get(**lookup), False
+    except model.DoesNotExist:
+        pass
+    obj = model(**lookup, **defaults)
+    # Uniqueness is the database's job here (see the IntegrityError below); checking it first would only race.
+    obj.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            obj.save(force_insert=True)
+    except IntegrityError:
+        return manager.get(**lookup), False
+    return obj, True
+
+
+def update_changed(obj: models.Model, values: dict[str, Any]) -> list[str]:
+    """Write only the fields whose value differs; returns their names (empty: nothing saved).
+
+    Saving nothing when nothing differs is what makes re-applied news a no-op: ``updated_at`` moves only on a
+    real change. ``obj`` must have an ``updated_at`` field (``TimeStampedModel``).
+    """
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(obj, name, values[name])
+    obj.full_clean(validate_unique=False, validate_constraints=False)
+    obj.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The keyword arguments that are not ``None``: in the services ``None`` means "leave the field as it is", so
+    an event that knows only an id never blanks what the full sync filled in."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def require_id(value: str, field: str) -> None:
+    """Refuse an empty WeCom id: a row keyed by ``""`` would swallow every later event that lacks the id."""
+    if not value:
+        raise ValidationError({field: _("This WeCom id is required.")}, code="required")
+
+
+def as_text(value: Any) -> str:
+    """WeCom's JSON value as stripped text; ``None`` (absent) becomes ``""``, numbers become their digits."""
+    return "" if value is None else str(value).strip()
+
+
+def as_int(value: Any, field: str) -> int:
+    """WeCom's number (int or numeric string) as an int, or a ``ValidationError`` naming ``field``."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({field: _("Expected a whole number.")}, code="invalid") from None
+
+
+def wecom_time(value: Any, *, field: str) -> datetime | None:
+    """WeCom's unix seconds (int or numeric string) → an aware datetime; 0 or empty means unknown."""
+    if value in (None, "", 0, "0"):
+        return None
+    return datetime.fromtimestamp(as_int(value, field), tz=UTC).astimezone(timezone.get_current_timezone())

@@ -1,0 +1,341 @@
+"""customers services: idempotent upserts from WeCom's detail shapes, placeholders, relation status changes."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from customers.models import Employee, ExternalContact, FollowRelation
+from customers.services import (
+    employee_mark_resigned,
+    employee_upsert,
+    external_contact_upsert_from_wecom,
+    follow_relation_mark,
+    follow_relation_upsert,
+)
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+EXT = "wmEXT0001"
+
+CONTACT = {
+    "external_userid": EXT,
+    "name": "王芳",
+    "avatar": "http://wx.qlogo.cn/mmhead/abc/0",
+    "type": 1,
+    "gender": 2,
+    "unionid": "oUNION1",
+}
+
+
+def get_detail(**contact):
+    """externalcontact/get: follow_user is a list, tags are objects (personal tags have no tag_id)."""
+    return {
+        "errcode": 0,
+        "errmsg": "ok",
+        "external_contact": {**CONTACT, **contact},
+        "follow_user": [
+            {
+                "userid": "zhangsan",
+                "remark": "王芳-会员",
+                "description": "年卡",
+                "createtime": 1709283600,
+                "tags": [
+                    {"group_name": "客户等级", "tag_name": "A类客户", "type": 1, "tag_id": "etA"},
+                    {"group_name": "", "tag_name": "我的标签", "type": 2},
+                ],
+                "remark_corp_name": "",
+                "remark_mobiles": ["13800130000"],
+                "oper_userid": EXT,
+                "add_way": 1,
+                "state": "store-001",
+            },
+            {
+                "userid": "lisi",
+                "remark": "",
+                "description": "",
+                "createtime": 1709287200,
+                "tags": [],
+                "remark_mobiles": [],
+                "add_way": 0,
+            },
+        ],
+        "next_cursor": "",
+    }
+
+
+def batch_item(**follow):
+    """One item of batch/get_by_user: follow_info is one object with a tag_id list; WeCom has returned gender as
+    a string and null corp fields here."""
+    return {
+        "external_contact": {**CONTACT, "gender": "2", "position": None, "corp_name": None},
+        "follow_info": {
+            "userid": "zhangsan",
+            "remark": "王芳-会员",
+            "description": "年卡",
+            "createtime": 1709283600,
+            "tag_id": ["etA", "etB"],
+            "remark_corp_name": "",
+            "remark_mobiles": ["13800130000"],
+            "add_way": 1,
+            "state": "store-001",
+            **follow,
+        },
+    }
+
+
+def snapshot():
+    rows = []
+    for model in (Employee, ExternalContact, FollowRelation):
+        rows += [(model.__name__, row) for row in model.objects.order_by("pk").values()]
+    return rows
+
+
+# ---- employees ---------------------------------------------------------------------------------------------------
+
+
+def test_employee_upsert_creates_then_updates_only_what_is_given():
+    placeholder = employee_upsert(userid="zhangsan")
+    assert (placeholder.name, placeholder.status, placeholder.department_ids) == ("", "active", [])
+
+    employee_upsert(userid="zhangsan", name="张三", department_ids=[2], avatar="http://a/0")
+    employee_upsert(userid="zhangsan")  # an event that knows only the id blanks nothing
+
+    employee = Employee.objects.get()
+    assert (employee.name, employee.department_ids, employee.avatar) == ("张三", [2], "http://a/0")
+
+
+def test_employee_upsert_twice_changes_nothing():
+    employee_upsert(userid="zhangsan", name="张三", department_ids=[2, 3])
+    before = snapshot()
+
+    employee_upsert(userid="zhangsan", name="张三", department_ids=[2, 3])
+
+    assert snapshot() == before  # updated_at included
+
+
+def test_employee_mark_resigned():
+    employee_upsert(userid="zhaoliu", name="赵六")
+
+    employee_mark_resigned(userid="zhaoliu")
+
+    assert Employee.objects.get().status == Employee.Status.RESIGNED
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"userid": ""}, "userid"), ({"userid": "u1", "department_ids": ["sales"]}, "department_ids")],
+)
+def test_employee_upsert_refuses_bad_data(kwargs, field):
+    with pytest.raises(ValidationError) as error:
+        employee_upsert(**kwargs)
+
+    assert field in error.value.message_dict
+    assert Employee.objects.count() == 0
+
+
+# ---- external contacts from WeCom --------------------------------------------------------------------------------
+
+
+def test_upsert_from_externalcontact_get_shape():
+    contact = external_contact_upsert_from_wecom(detail=get_detail())
+
+    assert (ExternalContact.objects.count(), Employee.objects.count(), FollowRelation.objects.count()) == (1, 2, 2)
+    assert (contact.name, contact.type, contact.gender, contact.unionid) == ("王芳", 1, 2, "oUNION1")
+    assert contact.synced_at is not None
+    assert set(Employee.objects.values_list("userid", "name")) == {("zhangsan", ""), ("lisi", "")}
+    zhang = FollowRelation.objects.get(employee__userid="zhangsan")
+    assert zhang.remark == "王芳-会员"
+    assert zhang.description == "年卡"
+    assert zhang.remark_mobiles == ["13800130000"]
+    assert zhang.wecom_tag_ids == ["etA"]  # the personal tag has no id
+    assert (zhang.add_way, zhang.state, zhang.status) == (1, "store-001", "active")
+    assert zhang.added_at == datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    lisi = FollowRelation.objects.get(employee__userid="lisi")
+    assert (lisi.state, lisi.add_way, lisi.wecom_tag_ids) == ("", 0, [])
+
+
+def test_upsert_from_batch_get_by_user_shape():
+    external_contact_upsert_from_wecom(detail=batch_item())
+
+    contact = ExternalContact.objects.get()
+    relation = FollowRelation.objects.select_related("employee").get()
+    assert (contact.gender, contact.position, contact.corp_name) == (2, "", "")
+    assert relation.employee.userid == "zhangsan"
+    assert relation.wecom_tag_ids == ["etA", "etB"]
+    assert relation.added_at == datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def test_batch_item_without_userid_uses_the_employee_it_was_fetched_for():
+    item = batch_item()
+    del item["follow_info"]["userid"]
+
+    with pytest.raises(ValidationError) as error:
+        external_contact_upsert_from_wecom(detail=item)
+    assert "userid" in error.value.message_dict
+    assert FollowRelation.objects.count() == 0
+
+    external_contact_upsert_from_wecom(detail=item, follow_userid="zhangsan")
+    assert FollowRelation.objects.get().employee.userid == "zhangsan"
+
+
+@pytest.mark.parametrize("detail", [get_detail(), batch_item()], ids=["get", "batch"])
+def test_upsert_from_wecom_twice_changes_nothing(detail):
+    external_contact_upsert_from_wecom(detail=detail)
+    before = snapshot()
+
+    external_contact_upsert_from_wecom(detail=detail)
+
+    assert snapshot() == before
+
+
+def test_upsert_from_wecom_updates_changed_fields_and_fills_a_placeholder():
+    follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0, state="store-001")
+    placeholder = ExternalContact.objects.get()
+    assert placeholder.is_placeholder
+
+    external_contact_upsert_from_wecom(detail=get_detail(name="王芳芳"))
+
+    contact = ExternalContact.objects.get()
+    assert (contact.name, contact.is_placeholder) == ("王芳芳", False)
+    assert FollowRelation.objects.count() == 2
+    assert FollowRelation.objects.get(employee__userid="zhangsan").remark == "王芳-会员"
+
+
+def test_relations_missing_from_a_detail_are_left_alone():
+    external_contact_upsert_from_wecom(detail=get_detail())
+    only_zhang = get_detail()
+    only_zhang["follow_user"] = only_zhang["follow_user"][:1]
+
+    external_contact_upsert_from_wecom(detail=only_zhang)
+
+    assert set(FollowRelation.objects.values_list("employee__userid", "status")) == {
+        ("zhangsan", "active"),
+        ("lisi", "active"),
+    }
+
+
+def test_a_detail_listing_a_deleted_relation_makes_it_active_again():
+    follow_relation_mark(
+        userid="zhangsan", external_userid=EXT, status=FollowRelation.Status.DELETED_BY_CUSTOMER, at=T0
+    )
+
+    external_contact_upsert_from_wecom(detail=batch_item())
+
+    assert FollowRelation.objects.get().status == "active"
+
+
+@pytest.mark.parametrize(
+    ("detail", "field"),
+    [
+        ({}, "external_contact"),
+        ({"external_contact": "wm1"}, "external_contact"),
+        ({"external_contact": {"name": "无 id"}}, "external_userid"),
+        ({"external_contact": {**CONTACT, "gender": "female"}}, "gender"),
+        ({"external_contact": {**CONTACT, "type": 7}}, "type"),
+        ({"external_contact": CONTACT, "follow_user": [{"userid": "u1", "createtime": "yesterday"}]}, "createtime"),
+        ({"external_contact": CONTACT, "follow_user": [{"userid": "u1", "remark_mobiles": "138"}]}, "remark_mobiles"),
+        ({"external_contact": CONTACT, "follow_user": {"userid": "u1"}}, "follow_user"),
+        ({"external_contact": CONTACT, "follow_user": [{"userid": "u1", "tag_id": "etA"}]}, "tag_id"),
+        ({"external_contact": CONTACT, "follow_info": [{"userid": "u1"}]}, "follow_info"),
+    ],
+)
+def test_bad_wecom_data_is_refused_naming_the_field_and_nothing_is_written(detail, field):
+    with pytest.raises(ValidationError) as error:
+        external_contact_upsert_from_wecom(detail=detail)
+
+    assert field in error.value.message_dict
+    assert snapshot() == []
+
+
+def test_a_bad_follow_rolls_back_the_whole_detail():
+    detail = get_detail()
+    detail["follow_user"][1]["add_way"] = "scan"
+
+    with pytest.raises(ValidationError, match="add_way"):
+        external_contact_upsert_from_wecom(detail=detail)
+
+    assert snapshot() == []
+
+
+# ---- follow relations --------------------------------------------------------------------------------------------
+
+
+def test_follow_relation_upsert_creates_placeholders_and_an_active_relation():
+    relation = follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0, added_at=T0, state="live-0315")
+
+    assert (Employee.objects.count(), ExternalContact.objects.count(), FollowRelation.objects.count()) == (1, 1, 1)
+    assert (relation.status, relation.status_changed_at, relation.state) == ("active", T0, "live-0315")
+
+
+def test_state_longer_than_wecom_limit_for_our_codes_is_still_stored():
+    state = "x" * 64
+
+    relation = follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0, state=state)
+
+    assert relation.state == state
+    with pytest.raises(ValidationError, match="state"):
+        follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0, state=state + "x")
+
+
+@pytest.mark.parametrize(
+    "status", [FollowRelation.Status.DELETED_BY_CUSTOMER, FollowRelation.Status.DELETED_BY_EMPLOYEE]
+)
+def test_mark_keeps_the_row_and_is_idempotent(status):
+    follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0)
+    at = T0 + timedelta(days=1)
+
+    follow_relation_mark(userid="zhangsan", external_userid=EXT, status=status, at=at)
+    before = snapshot()
+    follow_relation_mark(userid="zhangsan", external_userid=EXT, status=status, at=at + timedelta(hours=1))
+
+    assert snapshot() == before
+    relation = FollowRelation.objects.get()
+    assert (relation.status, relation.status_changed_at) == (status, at)
+
+
+def test_mark_of_an_unknown_relation_records_it_as_ended():
+    follow_relation_mark(
+        userid="zhangsan", external_userid=EXT, status=FollowRelation.Status.DELETED_BY_EMPLOYEE, at=T0
+    )
+
+    relation = FollowRelation.objects.get()
+    assert (relation.status, relation.status_changed_at, relation.added_at) == ("deleted_by_employee", T0, None)
+
+
+def test_mark_refuses_active_as_a_status():
+    with pytest.raises(ValidationError) as error:
+        follow_relation_mark(userid="zhangsan", external_userid=EXT, status=FollowRelation.Status.ACTIVE, at=T0)
+
+    assert "status" in error.value.message_dict
+    assert snapshot() == []
+
+
+def test_re_add_after_delete_reactivates():
+    follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0)
+    follow_relation_mark(
+        userid="zhangsan", external_userid=EXT, status=FollowRelation.Status.DELETED_BY_CUSTOMER, at=T0 + timedelta(1)
+    )
+
+    follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0 + timedelta(2))
+
+    relation = FollowRelation.objects.get()
+    assert (relation.status, relation.status_changed_at) == ("active", T0 + timedelta(2))
+
+
+def test_out_of_order_news_does_not_undo_a_newer_change():
+    # The add (day 0) is retried and lands after the deletion (day 1) was applied: the contact stays deleted.
+    follow_relation_mark(
+        userid="zhangsan", external_userid=EXT, status=FollowRelation.Status.DELETED_BY_CUSTOMER, at=T0 + timedelta(1)
+    )
+    follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0)
+    assert FollowRelation.objects.get().status == "deleted_by_customer"
+
+    # A re-add (day 3) applied before an old deletion by the employee (day 2): still active.
+    follow_relation_upsert(userid="zhangsan", external_userid=EXT, at=T0 + timedelta(3))
+    follow_relation_mark(
+        userid="zhangsan", external_userid=EXT, status=FollowRelation.Status.DELETED_BY_EMPLOYEE, at=T0 + timedelta(2)
+    )
+    relation = FollowRelation.objects.get()
+    assert (relation.status, relation.status_changed_at) == ("active", T0 + timedelta(3))
