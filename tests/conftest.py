@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 
 from scrm.queues import Queue
-from tests.helpers import is_postgres, subprocess_env
+from tests.helpers import CORP_ID, SIM_AGENT_ID, SIM_SECRETS, is_postgres, subprocess_env, wecom_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,8 +97,18 @@ def make_user(db):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real ``celery worker`` process on the configured broker and the test database, all queues."""
+def simulator():
+    """The loopback WeCom, shared by the test process and the Celery worker (tests reset it)."""
+    from scrm.wecom.simulator import SimulatorServer
+
+    server = SimulatorServer(corp_id=CORP_ID, secrets=SIM_SECRETS, agent_id=SIM_AGENT_ID, port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, simulator):
+    """A real ``celery worker`` process on the configured broker, the test database and the simulator."""
     from scrm.celery import app
     from scrm.core.tasks import ping
 
@@ -130,7 +140,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
                 "--without-mingle",
             ],
             cwd=ROOT,
-            env=subprocess_env(),
+            env=subprocess_env(**wecom_env(simulator)),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

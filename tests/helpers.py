@@ -1,5 +1,6 @@
 """Helpers shared by tests (fixtures live in conftest.py)."""
 
+import base64
 import os
 import socket
 import time
@@ -48,3 +49,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --- WeCom test corp: the simulator and the app's settings share these -------------------------------------------
+
+CORP_ID = "wwtestcorp"
+TOKEN = "callback-token"
+AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")
+SIM_SECRETS = {"contact": "contact-secret", "agent": "agent-secret", "archive": "archive-secret"}
+SIM_AGENT_ID = "1000002"
+
+
+def wecom_env(simulator) -> dict[str, str]:
+    """Environment for a process (a Celery worker) that must talk to ``simulator`` as the test process does."""
+    return {
+        "WECOM_API_BASE_URL": simulator.base_url,
+        "WECOM_CORP_ID": CORP_ID,
+        "WECOM_CONTACT_SECRET": SIM_SECRETS["contact"],
+        "WECOM_AGENT_SECRET": SIM_SECRETS["agent"],
+        "WECOM_ARCHIVE_SECRET": SIM_SECRETS["archive"],
+        "WECOM_AGENT_ID": SIM_AGENT_ID,
+        "WECOM_CALLBACK_TOKEN": TOKEN,
+        "WECOM_CALLBACK_AES_KEY": AES_KEY,
+        "WECOM_RATE_LIMIT_PER_MINUTE": "0",
+    }
+
+
+def event_xml(event: str, change_type: str, create_time: int = 1700000000, **fields: str) -> str:
+    extra = "".join(f"<{name}><![CDATA[{value}]]></{name}>" for name, value in fields.items())
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event><ChangeType><![CDATA[{change_type}]]></ChangeType>{extra}</xml>"
+    )

@@ -175,6 +175,7 @@ CELERY_TASK_QUEUES = [KombuQueue(queue.value, routing_key=queue.value) for queue
 # Which queue each task goes to, in one table (Celery deprecates the per-task "queue" attribute).
 CELERY_TASK_ROUTES = {
     "scrm.wecom.tasks.full_sync": {"queue": Queue.SYNC.value},
+    "scrm.wecom.tasks.refresh_*": {"queue": Queue.DEFAULT.value},  # detail reads after a callback: not urgent
     "scrm.wecom.tasks.*": {"queue": Queue.REALTIME.value},
     "scrm.core.tasks.*": {"queue": Queue.DEFAULT.value},
 }

@@ -6,3 +6,8 @@ class WecomConfig(AppConfig):
     name = "scrm.wecom"
     label = "wecom"
     verbose_name = _("WeCom")
+
+    def ready(self) -> None:
+        from scrm.wecom.followups import register_followups
+
+        register_followups()

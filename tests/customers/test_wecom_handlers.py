@@ -9,7 +9,7 @@ from customers.models import Employee, ExternalContact, FollowRelation
 from scrm.wecom.events import parse_event
 from scrm.wecom.models import InboxEvent
 from scrm.wecom.services import inbox_event_process, inbox_event_receive
-from tests.wecom.conftest import event_xml
+from tests.helpers import event_xml
 
 pytestmark = pytest.mark.django_db
 

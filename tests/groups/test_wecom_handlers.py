@@ -9,7 +9,7 @@ from groups.services import group_upsert_from_wecom
 from scrm.wecom.events import parse_event
 from scrm.wecom.models import InboxEvent
 from scrm.wecom.services import inbox_event_process, inbox_event_receive
-from tests.wecom.conftest import CORP_ID, event_xml
+from tests.helpers import CORP_ID, event_xml
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from scrm.wecom.models import InboxEvent
 from scrm.wecom.services import inbox_event_process, inbox_event_receive
 from tagging.models import Tag, TagGroup
 from tagging.services import corp_tags_upsert_from_wecom
-from tests.wecom.conftest import event_xml
+from tests.helpers import event_xml
 
 pytestmark = pytest.mark.django_db
 

@@ -1,14 +1,10 @@
-import base64
 import time
 import uuid
 
 import pytest
 
 from scrm.wecom.crypto import CallbackCrypto
-
-CORP_ID = "wwtestcorp"
-TOKEN = "callback-token"
-AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")
+from tests.helpers import AES_KEY, CORP_ID, SIM_AGENT_ID, SIM_SECRETS, TOKEN
 
 
 @pytest.fixture
@@ -31,28 +27,6 @@ def post_callback(client, callback_crypto):
         return client.post(f"/wecom/callback?{query}", data=body, content_type="text/xml")
 
     return post
-
-
-def event_xml(event: str, change_type: str, create_time: int = 1700000000, **fields: str) -> str:
-    extra = "".join(f"<{name}><![CDATA[{value}]]></{name}>" for name, value in fields.items())
-    return (
-        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
-        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        f"<Event><![CDATA[{event}]]></Event><ChangeType><![CDATA[{change_type}]]></ChangeType>{extra}</xml>"
-    )
-
-
-SIM_SECRETS = {"contact": "contact-secret", "agent": "agent-secret", "archive": "archive-secret"}
-SIM_AGENT_ID = "1000002"
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    from scrm.wecom.simulator import SimulatorServer
-
-    server = SimulatorServer(corp_id=CORP_ID, secrets=SIM_SECRETS, agent_id=SIM_AGENT_ID, port=0).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

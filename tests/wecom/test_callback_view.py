@@ -6,7 +6,7 @@ import pytest
 
 from scrm.wecom.crypto import CallbackCrypto
 from scrm.wecom.models import InboxEvent
-from tests.wecom.conftest import AES_KEY, event_xml
+from tests.helpers import AES_KEY, event_xml
 
 pytestmark = pytest.mark.django_db
 

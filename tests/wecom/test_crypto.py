@@ -2,7 +2,7 @@ import pytest
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from scrm.wecom.crypto import CallbackCrypto, CallbackCryptoError
-from tests.wecom.conftest import AES_KEY, CORP_ID, TOKEN
+from tests.helpers import AES_KEY, CORP_ID, TOKEN
 
 crypto = CallbackCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
 

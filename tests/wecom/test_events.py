@@ -1,7 +1,7 @@
 import pytest
 
 from scrm.wecom.events import KNOWN_CHANGE_TYPES, CallbackEvent, EventParseError, parse_event
-from tests.wecom.conftest import event_xml
+from tests.helpers import event_xml
 
 
 @pytest.mark.parametrize(

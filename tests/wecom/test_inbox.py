@@ -21,8 +21,7 @@ from scrm.wecom.services import (
     retry_delay,
 )
 from tagging.models import Tag
-from tests.helpers import wait_until
-from tests.wecom.conftest import event_xml
+from tests.helpers import event_xml, wait_until
 
 XML = event_xml("change_external_contact", "del_follow_user", UserID="zhangsan", ExternalUserID="wm9")
 
