@@ -5,45 +5,29 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Employee, ExternalContact, FollowRelation
+from scrm.core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
 
 
-class WeComOwnedAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class FollowRelationInline(admin.TabularInline):
+class FollowRelationInline(ReadOnlyTabularInline):
     model = FollowRelation
     fk_name = "contact"
     fields = ["employee", "remark", "state", "add_way", "added_at", "status", "status_changed_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
     verbose_name_plural = _("followed by")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("employee")
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Employee)
-class EmployeeAdmin(WeComOwnedAdmin):
+class EmployeeAdmin(ReadOnlyAdmin):
     list_display = ["userid", "name", "status", "department_ids", "updated_at"]
     list_filter = ["status"]
     search_fields = ["userid", "name"]
 
 
 @admin.register(ExternalContact)
-class ExternalContactAdmin(WeComOwnedAdmin):
+class ExternalContactAdmin(ReadOnlyAdmin):
     list_display = ["external_userid", "name", "type", "gender", "corp_name", "synced_at", "created_at"]
     list_filter = ["type", "gender"]
     search_fields = ["external_userid", "name", "unionid", "corp_name"]
@@ -52,7 +36,7 @@ class ExternalContactAdmin(WeComOwnedAdmin):
 
 
 @admin.register(FollowRelation)
-class FollowRelationAdmin(WeComOwnedAdmin):
+class FollowRelationAdmin(ReadOnlyAdmin):
     list_display = ["employee", "contact", "remark", "state", "add_way", "status", "added_at", "status_changed_at"]
     list_filter = ["status", "add_way"]
     list_select_related = ["employee", "contact"]

@@ -5,9 +5,10 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from groups.models import CustomerGroup, GroupMember
+from scrm.core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
 
 
-class GroupMemberInline(admin.TabularInline):
+class GroupMemberInline(ReadOnlyTabularInline):
     model = GroupMember
     fields = [
         "member_id",
@@ -20,17 +21,11 @@ class GroupMemberInline(admin.TabularInline):
         "left_at",
         "quit_scene",
     ]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     verbose_name_plural = _("members (including those who left)")
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CustomerGroup)
-class CustomerGroupAdmin(admin.ModelAdmin):
+class CustomerGroupAdmin(ReadOnlyAdmin):
     list_display = ["name_or_id", "chat_id", "owner_userid", "member_count", "status", "wecom_created_at"]
     list_filter = ["status"]
     search_fields = ["chat_id", "name", "owner_userid"]
@@ -41,28 +36,10 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     def name_or_id(self, obj: CustomerGroup) -> str:
         return obj.name or "—"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(GroupMember)
-class GroupMemberAdmin(admin.ModelAdmin):
+class GroupMemberAdmin(ReadOnlyAdmin):
     list_display = ["member_id", "name", "member_type", "group", "join_time", "join_scene", "left_at", "quit_scene"]
     list_filter = ["member_type", "join_scene", "quit_scene"]
     list_select_related = ["group"]
     search_fields = ["member_id", "name", "group_nickname", "group__chat_id", "group__name"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

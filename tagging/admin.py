@@ -3,33 +3,17 @@ read-only here; creating and editing tags in WeCom comes with the two-way tag sy
 
 from django.contrib import admin
 
+from scrm.core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
 from tagging.models import Tag, TagGroup
 
 
-class TagInline(admin.TabularInline):
+class TagInline(ReadOnlyTabularInline):
     model = Tag
     fields = ["tag_id", "name", "order", "deleted", "wecom_created_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class WeComOwnedAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TagGroup)
-class TagGroupAdmin(WeComOwnedAdmin):
+class TagGroupAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "group_id", "order", "deleted", "wecom_created_at"]
     list_filter = ["deleted"]
     search_fields = ["group_id", "name"]
@@ -37,7 +21,7 @@ class TagGroupAdmin(WeComOwnedAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(WeComOwnedAdmin):
+class TagAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "tag_id", "group", "order", "deleted", "wecom_created_at"]
     list_filter = ["deleted", "group"]
     list_select_related = ["group"]
