@@ -22,37 +22,17 @@ from scrm.wecom.errors import (
     WeComTokenError,
     WeComTransientError,
 )
-from scrm.wecom.simulator import SimulatorServer
-from tests.helpers import free_port, subprocess_env
+from tests.helpers import CORP_ID, SIM_AGENT_ID, SIM_SECRETS, free_port, subprocess_env
 
-CORP_ID = "wwsim"
-AGENT_ID = "1000002"
-SECRETS = {"contact": "contact-secret-Zq81", "agent": "agent-secret-Kx27", "archive": "archive-secret-Pw55"}
 READ = "externalcontact/get_follow_user_list"
 WRITE = "externalcontact/add_msg_template"
 MASS_MESSAGE = {"chat_type": "single", "sender": "zhangsan", "text": {"content": "国庆活动"}}
 
 
-@pytest.fixture(scope="module")
-def sim():
-    server = SimulatorServer(corp_id=CORP_ID, secrets=SECRETS, agent_id=AGENT_ID, port=0).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
-def wecom_settings(settings, sim):
-    sim.reset()
-    sim.revoke_tokens()  # every test starts without a valid token on either side
-    settings.WECOM_API_BASE_URL = sim.base_url
-    settings.WECOM_CORP_ID = CORP_ID
-    settings.WECOM_CONTACT_SECRET = SECRETS["contact"]
-    settings.WECOM_AGENT_SECRET = SECRETS["agent"]
-    settings.WECOM_ARCHIVE_SECRET = SECRETS["archive"]
-    settings.WECOM_AGENT_ID = AGENT_ID
-    settings.WECOM_HTTP_TIMEOUT = 5.0
-    settings.WECOM_RATE_LIMIT_PER_MINUTE = 0
-    return settings
+def sim(wecom_configured):
+    """The shared simulator, reset, with every token revoked and the settings pointing at it."""
+    return wecom_configured
 
 
 @pytest.fixture
@@ -185,7 +165,7 @@ def test_concurrent_refresh_from_several_processes_fetches_one_token(sim, tmp_pa
         SCRM_ENV_FILE="/dev/null",
         WECOM_API_BASE_URL=sim.base_url,
         WECOM_CORP_ID=CORP_ID,
-        WECOM_CONTACT_SECRET=SECRETS["contact"],
+        WECOM_CONTACT_SECRET=SIM_SECRETS["contact"],
         WECOM_RATE_LIMIT_PER_MINUTE="0",
     )
     go = tmp_path / "go"
@@ -331,7 +311,7 @@ def test_connection_refused_exhausts_the_attempts(sim, sleeps):
 
     assert caught.value.errcode is None
     assert len(sleeps) == 2
-    assert SECRETS["contact"] not in str(caught.value)
+    assert SIM_SECRETS["contact"] not in str(caught.value)
     assert "corpsecret=***" in str(caught.value)  # the URL is shown, the secret is not
     assert caught.value.__context__ is None and caught.value.__cause__ is None
 
@@ -451,7 +431,7 @@ def test_secrets_and_tokens_never_reach_logs_or_errors(sim, client, caplog):
         dead.access_token  # noqa: B018
 
     texts = [caplog.text, str(unknown.value), str(unreachable.value), repr(client)]
-    for secret in (SECRETS["contact"], token, new_token):
+    for secret in (SIM_SECRETS["contact"], token, new_token):
         for text in texts:
             assert secret not in text
     assert "corpsecret=***" in caplog.text  # urllib3's request lines were logged, redacted
@@ -469,7 +449,7 @@ def test_tickets_are_cached_per_agent_id(sim, settings):
     again = [first.jsapi.get_agent_jsapi_ticket(), second.jsapi.get_agent_jsapi_ticket()]
 
     assert first.tokens.key("agent_ticket") != second.tokens.key("agent_ticket")
-    assert AGENT_ID in first.tokens.key("agent_ticket")
+    assert SIM_AGENT_ID in first.tokens.key("agent_ticket")
     assert "1000003" in second.tokens.key("agent_ticket")
     assert cache.get(first.tokens.key("agent_ticket"))["value"] == tickets[0]
     assert cache.get(second.tokens.key("agent_ticket"))["value"] == tickets[1]

@@ -4,30 +4,12 @@ import pytest
 
 from scrm.wecom.client import get_client
 from scrm.wecom.errors import WeComError
-from scrm.wecom.simulator import SimulatorServer
-
-CORP_ID = "wwsim"
-AGENT_ID = "1000002"
-SECRETS = {"contact": "contact-secret", "agent": "agent-secret", "archive": "archive-secret"}
-
-
-@pytest.fixture(scope="module")
-def sim():
-    server = SimulatorServer(corp_id=CORP_ID, secrets=SECRETS, agent_id=AGENT_ID, port=0).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
-def wecom_settings(settings, sim):
-    sim.reset()
-    settings.WECOM_API_BASE_URL = sim.base_url
-    settings.WECOM_CORP_ID = CORP_ID
-    settings.WECOM_CONTACT_SECRET = SECRETS["contact"]
-    settings.WECOM_AGENT_SECRET = SECRETS["agent"]
-    settings.WECOM_ARCHIVE_SECRET = SECRETS["archive"]
-    settings.WECOM_AGENT_ID = AGENT_ID
-    settings.WECOM_RATE_LIMIT_PER_MINUTE = 0
+def sim(wecom_configured):
+    """The shared simulator, reset, with every token revoked and the settings pointing at it."""
+    return wecom_configured
 
 
 @pytest.fixture
