@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
+from customers.models import FollowRelation
 from scrm.core.models import Heartbeat
 from scrm.core.roles import OPS
 from scrm.wecom import dispatch
@@ -20,7 +21,6 @@ from scrm.wecom.services import (
     inbox_events_replay,
     retry_delay,
 )
-from tagging.models import Tag
 from tests.helpers import event_xml, wait_until
 
 XML = event_xml("change_external_contact", "del_follow_user", UserID="zhangsan", ExternalUserID="wm9")
@@ -194,11 +194,15 @@ def test_admin_replay_action(client, failing, django_capture_on_commit_callbacks
 
 @pytest.mark.django_db(transaction=True)
 def test_callback_to_worker_end_to_end(celery_worker, post_callback):
-    response = post_callback(event_xml("change_external_tag", "create", Id="et1", TagType="tag"))
+    xml = event_xml("change_external_contact", "del_follow_user", UserID="lisi", ExternalUserID="wmGone")
+    response = post_callback(xml)
 
     assert response.status_code == 200
     row = wait_until(lambda: InboxEvent.objects.filter(status="done").first())
     assert row is not None, list(InboxEvent.objects.values("status", "last_error"))
-    assert (row.event, row.change_type, row.attempts) == ("change_external_tag", "create", 1)
+    assert (row.event, row.change_type, row.attempts) == ("change_external_contact", "del_follow_user", 1)
     assert InboxEvent.objects.count() == 1
-    assert list(Tag.objects.values_list("tag_id", flat=True)) == ["et1"]  # the worker ran the tagging handler
+    # the worker ran the customers handler: the relation is kept, marked as deleted by the customer
+    assert list(FollowRelation.objects.values_list("contact__external_userid", "status")) == [
+        ("wmGone", "deleted_by_customer")
+    ]
