@@ -5,7 +5,8 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from scrm.wecom.models import InboxEvent
+from scrm.core.admin_base import ReadOnlyAdmin
+from scrm.wecom.models import InboxEvent, SyncState
 from scrm.wecom.services import inbox_events_replay
 from scrm.wecom.setup_check import run_setup_checks
 
@@ -53,3 +54,8 @@ class InboxEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SyncState)
+class SyncStateAdmin(ReadOnlyAdmin):
+    list_display = ["resource", "status", "counts", "started_at", "heartbeat_at", "finished_at", "last_error"]

@@ -1,4 +1,5 @@
 import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -20,10 +21,13 @@ class Command(BaseCommand):
     def handle(self, *args, only: str, restart: bool, **options):
         resources = tuple(name.strip() for name in only.split(",") if name.strip())
         interactive = sys.stdout.isatty() and options.get("verbosity", 1) > 0
+        started: dict[str, float] = {}
 
         def progress(resource: str, done: int) -> None:
-            if interactive:
-                self.stdout.write(f"\r  {resource:<10} {done:>8,}", ending="")
+            if interactive:  # one line rewritten in place: count and rate so far
+                elapsed = time.monotonic() - started.setdefault(resource, time.monotonic())
+                rate = f"{done / elapsed:,.0f}/s" if elapsed > 1 else ""
+                self.stdout.write(f"\r  {resource:<10} {done:>10,}  {rate:<12}", ending="")
                 self.stdout.flush()
 
         try:
