@@ -9,12 +9,14 @@ change arriving after a newer one (a retried callback, a sync racing an event) i
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -84,6 +86,52 @@ def external_contact_upsert_from_wecom(*, detail: dict, follow_userid: str | Non
     Relations not listed are left alone: follow_user is paged and limited to the app's visible members, so
     absence is not deletion (del_* callbacks and their times say that).
     """
+    external_userid, values, follows = _parse_detail(detail, follow_userid)
+    now = timezone.now()
+    with transaction.atomic():
+        contact, created = lock_or_create(
+            ExternalContact, lookup={"external_userid": external_userid}, defaults={**values, "synced_at": now}
+        )
+        if not created:
+            update_changed(contact, {**values, "synced_at": contact.synced_at or now})
+        for userid, relation_values in follows:
+            _relation_upsert(userid=userid, contact=contact, values=relation_values, at=now)
+    return contact
+
+
+def external_contacts_upsert_from_wecom(*, details: list[dict]) -> dict[str, int]:
+    """Apply a page of WeCom details (``batch/get_by_user``'s ``external_contact_list``, or ``externalcontact/get``
+    answers) with the same outcome as ``external_contact_upsert_from_wecom`` on each in order, in a handful of
+    queries: one read each of the page's contacts, employees and relations, then bulk inserts of the new rows and
+    bulk updates of only the rows that changed (each validated first, so ``updated_at`` moves only on a real
+    change). All or nothing: one bad item refuses the whole page. Returns how many rows were created and updated
+    (``{"one_by_one": n}`` when a concurrent insert sent the page down the single-item path).
+    """
+    contacts: dict[str, dict[str, Any]] = {}  # external_userid → values, merged in page order (the last one wins)
+    relations: dict[tuple[str, str], dict[str, Any]] = {}  # (userid, external_userid) → values, likewise
+    for detail in details:
+        external_userid, values, follows = _parse_detail(detail, None)
+        contacts[external_userid] = {**contacts.get(external_userid, {}), **values}
+        for userid, relation_values in follows:
+            require_id(userid, "userid")
+            key = (userid, external_userid)
+            relations[key] = {**relations.get(key, {}), **relation_values}
+    try:
+        with transaction.atomic():
+            return _bulk_upsert(contacts=contacts, relations=relations, at=timezone.now())
+    except IntegrityError:
+        # A callback inserted one of these rows between our read and our insert (the savepoint undid the page):
+        # apply the items one by one; each one settles that race on its own.
+        logger.info("Bulk contact upsert met a concurrent insert; applying %s items one by one", len(details))
+        with transaction.atomic():
+            for detail in details:
+                external_contact_upsert_from_wecom(detail=detail)
+        return {"one_by_one": len(details)}
+
+
+def _parse_detail(detail: Any, follow_userid: str | None) -> tuple[str, dict[str, Any], list[tuple[str, dict]]]:
+    """A WeCom detail → (external_userid, contact values, [(userid, relation values)]), or a ValidationError that
+    names the field. Nothing is written here, so a refused detail leaves no trace."""
     contact_data = detail.get("external_contact") if isinstance(detail, dict) else None
     if not isinstance(contact_data, dict):
         raise ValidationError({"external_contact": _("WeCom detail has no external_contact object.")})
@@ -95,18 +143,8 @@ def external_contact_upsert_from_wecom(*, detail: dict, follow_userid: str | Non
         values["type"] = as_int(contact_data["type"], "type")
     if contact_data.get("gender") not in (None, ""):
         values["gender"] = as_int(contact_data["gender"], "gender")
-
-    follows = _follows_of(detail, follow_userid)
-    now = timezone.now()
-    with transaction.atomic():
-        contact, created = lock_or_create(
-            ExternalContact, lookup={"external_userid": external_userid}, defaults={**values, "synced_at": now}
-        )
-        if not created:
-            update_changed(contact, {**values, "synced_at": contact.synced_at or now})
-        for follow in follows:
-            _follow_upsert_from_wecom(contact=contact, follow=follow, at=now)
-    return contact
+    follows = [_follow_values(follow) for follow in _follows_of(detail, follow_userid)]
+    return external_userid, values, follows
 
 
 def _follows_of(detail: dict, follow_userid: str | None) -> list[dict]:
@@ -125,7 +163,8 @@ def _follows_of(detail: dict, follow_userid: str | None) -> list[dict]:
     return []
 
 
-def _follow_upsert_from_wecom(*, contact: ExternalContact, follow: dict, at: datetime) -> FollowRelation:
+def _follow_values(follow: dict) -> tuple[str, dict[str, Any]]:
+    """One follow_user / follow_info entry → (userid, the relation's values; absent keys are left out)."""
     tag_ids = None  # neither key: leave the relation's tags as they are
     if "tag_id" in follow:  # batch/get_by_user: a list of corp tag ids
         if not isinstance(follow["tag_id"] or [], list):
@@ -139,25 +178,113 @@ def _follow_upsert_from_wecom(*, contact: ExternalContact, follow: dict, at: dat
     mobiles = follow.get("remark_mobiles")
     if mobiles is not None and not isinstance(mobiles, list):
         raise ValidationError({"remark_mobiles": _("Must be a list of phone numbers.")})
-    return _relation_upsert(
-        userid=as_text(follow.get("userid")),
-        contact=contact,
-        values=given(
-            remark=_text_or_none(follow, "remark"),
-            description=_text_or_none(follow, "description"),
-            remark_corp_name=_text_or_none(follow, "remark_corp_name"),
-            remark_mobiles=None if mobiles is None else [as_text(m) for m in mobiles],
-            add_way=None if follow.get("add_way") in (None, "") else as_int(follow["add_way"], "add_way"),
-            state=_text_or_none(follow, "state"),
-            added_at=wecom_time(follow.get("createtime"), field="createtime"),
-            wecom_tag_ids=tag_ids,
-        ),
-        at=at,
+    return as_text(follow.get("userid")), given(
+        remark=_text_or_none(follow, "remark"),
+        description=_text_or_none(follow, "description"),
+        remark_corp_name=_text_or_none(follow, "remark_corp_name"),
+        remark_mobiles=None if mobiles is None else [as_text(m) for m in mobiles],
+        add_way=None if follow.get("add_way") in (None, "") else as_int(follow["add_way"], "add_way"),
+        state=_text_or_none(follow, "state"),
+        added_at=wecom_time(follow.get("createtime"), field="createtime"),
+        wecom_tag_ids=tag_ids,
     )
 
 
 def _text_or_none(data: dict, key: str) -> str | None:
     return as_text(data[key]) if key in data else None
+
+
+# ---- the bulk path: the same rules as the single-row one, a page at a time ---------------------------------------
+
+
+def _validate(obj: models.Model, fields: Iterable[str]) -> None:
+    """``full_clean`` of the fields WeCom's data set, and the model's ``clean``: every other field holds its default
+    or what was validated when it was written, so checking it again proves nothing. (This also leaves out a
+    relation's foreign keys: rows this page just read or created, which full_clean would query once each.)"""
+    obj.full_clean(exclude=_others(type(obj), frozenset(fields)), validate_unique=False, validate_constraints=False)
+
+
+@functools.cache
+def _others(model: type[models.Model], fields: frozenset[str]) -> list[str]:
+    return [field.name for field in model._meta.concrete_fields if field.name not in fields]
+
+
+def _bulk_upsert(*, contacts: dict[str, dict], relations: dict[tuple[str, str], dict], at: datetime) -> dict[str, int]:
+    found = {
+        contact.external_userid: contact
+        for contact in ExternalContact.objects.select_for_update()
+        .filter(external_userid__in=list(contacts))
+        .order_by("pk")
+    }
+    new_contacts, changed_contacts, contact_fields = [], [], set()
+    for external_userid, values in contacts.items():
+        contact = found.get(external_userid)
+        if contact is None:
+            contact = ExternalContact(external_userid=external_userid, **values, synced_at=at)
+            _validate(contact, [*values, "external_userid"])
+            new_contacts.append(contact)
+            found[external_userid] = contact
+        elif changed := _set_changed(contact, {**values, "synced_at": contact.synced_at or at}):
+            _validate(contact, changed)
+            changed_contacts.append(contact)
+            contact_fields.update(changed)
+    ExternalContact.objects.bulk_create(new_contacts)
+    _bulk_update(ExternalContact, changed_contacts, contact_fields, at)
+
+    userids = {userid for userid, _external_userid in relations}
+    employees = {employee.userid: employee for employee in Employee.objects.filter(userid__in=list(userids))}
+    placeholders = [Employee(userid=userid) for userid in sorted(userids - set(employees))]
+    for employee in placeholders:
+        employee.full_clean(validate_unique=False, validate_constraints=False)
+        employees[employee.userid] = employee
+    Employee.objects.bulk_create(placeholders)
+
+    created = {contact.external_userid for contact in new_contacts}  # a new contact has no relations to read
+    existing_contacts = [contact.pk for external_userid, contact in found.items() if external_userid not in created]
+    known = {
+        (relation.employee_id, relation.contact_id): relation
+        for relation in FollowRelation.objects.select_for_update()
+        .filter(contact_id__in=existing_contacts, employee_id__in=[employees[u].pk for u in userids])
+        .order_by("pk")
+    }
+    new_relations, changed_relations, relation_fields = [], [], set()
+    for (userid, external_userid), values in relations.items():
+        employee, contact = employees[userid], found[external_userid]
+        relation = known.get((employee.pk, contact.pk))
+        if relation is None:
+            relation = FollowRelation(
+                employee=employee, contact=contact, **values, status=FollowRelation.Status.ACTIVE, status_changed_at=at
+            )
+            _validate(relation, values)
+            new_relations.append(relation)
+        elif changed := _set_changed(relation, _relation_changes(relation, values, at)):
+            _validate(relation, changed)
+            changed_relations.append(relation)
+            relation_fields.update(changed)
+    FollowRelation.objects.bulk_create(new_relations)
+    _bulk_update(FollowRelation, changed_relations, relation_fields, at)
+    return {
+        "contacts_created": len(new_contacts),
+        "contacts_updated": len(changed_contacts),
+        "relations_created": len(new_relations),
+        "relations_updated": len(changed_relations),
+    }
+
+
+def _set_changed(obj: models.Model, values: dict[str, Any]) -> list[str]:
+    """``update_changed`` without the save: set the fields that differ and return their names."""
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    for name in changed:
+        setattr(obj, name, values[name])
+    return changed
+
+
+def _bulk_update(model: type[models.Model], rows: list, fields: set[str], at: datetime) -> None:
+    if not rows:
+        return
+    for row in rows:
+        row.updated_at = at  # bulk_update skips auto_now; set it as save(update_fields=...) would
+    model._default_manager.bulk_update(rows, [*sorted(fields), "updated_at"])
 
 
 # ---- follow relations --------------------------------------------------------------------------------------------
@@ -231,11 +358,17 @@ def _relation_upsert(*, userid: str, contact: ExternalContact, values: dict, at:
         defaults={**values, "status": FollowRelation.Status.ACTIVE, "status_changed_at": at},
     )
     if not created:
-        changes = dict(values)
-        if relation.status != FollowRelation.Status.ACTIVE and not _is_stale(relation, at):
-            changes.update(status=FollowRelation.Status.ACTIVE, status_changed_at=at)
-        update_changed(relation, changes)
+        update_changed(relation, _relation_changes(relation, values, at))
     return relation
+
+
+def _relation_changes(relation: FollowRelation, values: dict, at: datetime) -> dict:
+    """What WeCom listing the relation as of ``at`` asks of it: its values, and active again unless it ended
+    after ``at`` (then this news is older than the deletion)."""
+    changes = dict(values)
+    if relation.status != FollowRelation.Status.ACTIVE and not _is_stale(relation, at):
+        changes.update(status=FollowRelation.Status.ACTIVE, status_changed_at=at)
+    return changes
 
 
 def _employee_ensure(userid: str) -> Employee:

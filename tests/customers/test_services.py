@@ -10,6 +10,7 @@ from customers.services import (
     employee_mark_resigned,
     employee_upsert,
     external_contact_upsert_from_wecom,
+    external_contacts_upsert_from_wecom,
     follow_relation_mark,
     follow_relation_upsert,
 )
@@ -257,6 +258,137 @@ def test_a_bad_follow_rolls_back_the_whole_detail():
         external_contact_upsert_from_wecom(detail=detail)
 
     assert snapshot() == []
+
+
+# ---- a page at a time (the full sync's path) --------------------------------------------------------------------
+
+MOMENTS = {"id", "created_at", "updated_at", "synced_at", "status_changed_at", "employee_id", "contact_id"}
+
+
+def content():
+    """The rows without ids and times: what the single-item and the bulk path must agree on."""
+    return sorted((name, sorted((k, repr(v)) for k, v in row.items() if k not in MOMENTS)) for name, row in snapshot())
+
+
+def page_of(count, *, shared_every=3):
+    """``count`` batch items for wmP000…; every ``shared_every``-th contact is also followed by lisi."""
+    items = []
+    for n in range(count):
+        contact = {**CONTACT, "external_userid": f"wmP{n:04d}", "name": f"客户{n}", "gender": str(n % 3)}
+        items.append({**batch_item(remark=f"r{n}", tag_id=[f"et{n % 4}"]), "external_contact": contact})
+        if n % shared_every == 0:
+            items.append({**batch_item(userid="lisi", remark=""), "external_contact": contact})
+    return items
+
+
+def test_a_bulk_page_stores_what_the_single_item_path_stores():
+    items = [*page_of(20), get_detail()]
+    for item in items:
+        external_contact_upsert_from_wecom(detail=item)
+    one_by_one = content()
+    for model in (FollowRelation, ExternalContact, Employee):
+        model.objects.all().delete()
+
+    counts = external_contacts_upsert_from_wecom(details=items)
+
+    assert content() == one_by_one
+    assert counts == {"contacts_created": 21, "contacts_updated": 0, "relations_created": 29, "relations_updated": 0}
+    assert ExternalContact.objects.filter(synced_at__isnull=True).count() == 0
+
+
+def test_a_bulk_page_takes_a_fixed_number_of_queries(django_assert_max_num_queries):
+    external_contacts_upsert_from_wecom(details=page_of(10))
+
+    with django_assert_max_num_queries(12):  # not one per item: 100 items, a few statements
+        external_contacts_upsert_from_wecom(details=page_of(100))
+
+    assert (ExternalContact.objects.count(), FollowRelation.objects.count()) == (100, 134)
+
+
+def test_a_bulk_page_applied_twice_changes_nothing(django_assert_max_num_queries):
+    external_contacts_upsert_from_wecom(details=page_of(30))
+    before = snapshot()
+
+    with django_assert_max_num_queries(5):  # reads only: nothing differs, so nothing is written
+        counts = external_contacts_upsert_from_wecom(details=page_of(30))
+
+    assert snapshot() == before  # updated_at included
+    assert counts == {"contacts_created": 0, "contacts_updated": 0, "relations_created": 0, "relations_updated": 0}
+
+
+def test_a_bulk_page_updates_only_the_rows_that_changed():
+    external_contacts_upsert_from_wecom(details=page_of(10))
+    before = {row["external_userid"]: row for row in ExternalContact.objects.values()}
+    items = page_of(10)
+    assert items[2]["external_contact"]["external_userid"] == "wmP0001"  # followed by zhangsan only
+    items[2]["external_contact"] = {**items[2]["external_contact"], "name": "新名字"}
+    items[2]["follow_info"] = {**items[2]["follow_info"], "remark": "新备注"}
+
+    counts = external_contacts_upsert_from_wecom(details=items)
+
+    after = {row["external_userid"]: row for row in ExternalContact.objects.values()}
+    assert counts == {"contacts_created": 0, "contacts_updated": 1, "relations_created": 0, "relations_updated": 1}
+    assert after["wmP0001"]["name"] == "新名字" and after["wmP0001"]["updated_at"] > before["wmP0001"]["updated_at"]
+    assert all(after[key] == before[key] for key in before if key != "wmP0001")
+    relation = FollowRelation.objects.get(contact__external_userid="wmP0001", employee__userid="zhangsan")
+    assert relation.remark == "新备注"
+
+
+def test_a_bulk_page_reactivates_a_deleted_relation_and_fills_placeholders():
+    follow_relation_mark(
+        userid="zhangsan", external_userid=EXT, status=FollowRelation.Status.DELETED_BY_CUSTOMER, at=T0
+    )
+    assert ExternalContact.objects.get().is_placeholder
+
+    external_contacts_upsert_from_wecom(details=[batch_item()])
+
+    relation = FollowRelation.objects.select_related("contact").get()
+    assert relation.status == "active" and relation.contact.name == "王芳" and not relation.contact.is_placeholder
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"external_contact": {**CONTACT, "external_userid": "wmBAD", "type": 7}}, "type"),
+        (
+            {"external_contact": {**CONTACT, "external_userid": "wmBAD"}, "follow_info": {"remark": "无 userid"}},
+            "userid",
+        ),
+        (batch_item(add_way="scan"), "add_way"),
+        (batch_item(state="x" * 65), "state"),
+        ({"external_contact": {**CONTACT, "external_userid": "wm" + "x" * 63}}, "external_userid"),
+        (batch_item(userid="u" * 65), "userid"),
+    ],
+)
+def test_one_bad_item_refuses_the_whole_page(bad, field):
+    with pytest.raises(ValidationError) as error:
+        external_contacts_upsert_from_wecom(details=[*page_of(5), bad])
+
+    assert field in error.value.message_dict
+    assert snapshot() == []
+
+
+def test_a_concurrent_insert_sends_the_page_down_the_single_item_path(monkeypatch):
+    from customers import services
+
+    # Another writer (a callback) commits wmP0000 after the page read its contacts: the read does not see it,
+    # the bulk insert then hits the unique key, and the page is applied item by item instead.
+    external_contact_upsert_from_wecom(detail={"external_contact": {"external_userid": "wmP0000"}})
+    read_before_it = ExternalContact.objects.exclude(external_userid="wmP0000")
+    real = services._bulk_upsert
+
+    def racing(**kwargs):
+        with monkeypatch.context() as patch:
+            patch.setattr(ExternalContact.objects, "select_for_update", read_before_it.select_for_update)
+            return real(**kwargs)
+
+    monkeypatch.setattr(services, "_bulk_upsert", racing)
+
+    counts = external_contacts_upsert_from_wecom(details=page_of(4))
+
+    assert counts == {"one_by_one": 6}
+    assert (ExternalContact.objects.count(), FollowRelation.objects.count()) == (4, 6)
+    assert ExternalContact.objects.get(external_userid="wmP0000").name == "客户0"
 
 
 # ---- follow relations --------------------------------------------------------------------------------------------

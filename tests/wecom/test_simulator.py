@@ -12,7 +12,7 @@ from defusedxml import ElementTree as ET
 
 from scrm.wecom.crypto import CallbackCrypto
 from scrm.wecom.events import parse_event
-from scrm.wecom.simulator import ManualClock, SimulatorServer
+from scrm.wecom.simulator import ManualClock, SimState, SimulatorServer
 
 CORP_ID = "wwsim"
 SECRETS = {"contact": "contact-secret", "agent": "agent-secret", "archive": "archive-secret"}
@@ -591,3 +591,68 @@ def test_emitted_events_parse_with_the_apps_parser(sim):
     assert adds.known and (adds.event, adds.change_type) == ("change_external_contact", "add_external_contact")
     assert adds.get("State") == "live-0315" and adds.get("WelcomeCode") == added["result"]["welcome_code"]
     assert joins.known and joins.get("ChatId") == sorted(sim.state.groups)[1]
+
+
+# ---- bulk corp and the userid index ---------------------------------------------------------------------------
+
+
+def scanned_customers_of(state, userid):
+    """``customers_of`` the slow way, to check the index against."""
+    return sorted(ext for ext, follows in state.follows.items() if any(f["userid"] == userid for f in follows))
+
+
+def test_bulk_seed_is_deterministic_and_counted():
+    first, second = SimState(corp_id=CORP_ID), SimState(corp_id=CORP_ID)
+
+    counts = first.seed_bulk(contacts=500, employees=7, groups=3, members_per_group=5, seed=3)
+    second.seed_bulk(contacts=500, employees=7, groups=3, members_per_group=5, seed=3)
+
+    assert counts == {"employees": 7, "contacts": 500, "follows": 550, "groups": 3}
+    assert first.snapshot() == second.snapshot()
+    assert first.tag_groups and not first.contact_ways  # corp tags stay; the demo corp's people are gone
+    assert all(first.customers_of(userid) == scanned_customers_of(first, userid) for userid in first.employees)
+    assert sum(len(first.customers_of(userid)) for userid in first.employees) == 550
+
+
+def test_bulk_corp_survives_reset_and_its_pages_cover_every_follow_once():
+    server = SimulatorServer(corp_id=CORP_ID, secrets=SECRETS, bulk={"contacts": 1000, "employees": 7}).start()
+    try:
+        server.state.contacts.clear()
+        server.reset()
+        assert len(server.state.contacts) == 1000
+        access_token = token(server)
+        userids = sorted(server.state.employees)
+        expected = sorted((f["userid"], ext) for ext, follows in server.state.follows.items() for f in follows)
+        seen, cursor, pages = [], "", 0
+        while True:
+            body = {"userid_list": userids, "cursor": cursor, "limit": 100}
+            answer = call(server, "externalcontact/batch/get_by_user", body, access_token=access_token)
+            assert answer["errcode"] == 0
+            seen += [
+                (i["follow_info"]["userid"], i["external_contact"]["external_userid"])
+                for i in answer["external_contact_list"]
+            ]
+            pages, cursor = pages + 1, answer["next_cursor"]
+            if not cursor:
+                break
+    finally:
+        server.stop()
+
+    assert len(seen) == len(expected) == 1100 and sorted(seen) == expected
+    assert pages == 11
+
+
+def test_the_userid_index_follows_transfers_deletions_and_group_joins(sim):
+    ext = customer_of(sim)
+    body = {"handover_userid": "zhangsan", "takeover_userid": "lisi", "external_userid": [ext]}
+    assert call(sim, "externalcontact/transfer_customer", body)["customer"][0]["errcode"] == 0
+    sim.state.clock.advance(86400)
+    call(sim, "externalcontact/transfer_result", {"handover_userid": "zhangsan", "takeover_userid": "lisi"})
+    other = customer_of(sim, "wangwu")
+    sim.customer_deletes_employee("wangwu", other)
+    chat_id = next(iter(sim.state.groups))
+    sim.customer_joins_group(chat_id, "wmoutsider0001")
+
+    assert ext not in sim.state.customers_of("zhangsan") and ext in sim.state.customers_of("lisi")
+    assert other not in sim.state.customers_of("wangwu")
+    assert all(sim.state.customers_of(u) == scanned_customers_of(sim.state, u) for u in sim.state.employees)

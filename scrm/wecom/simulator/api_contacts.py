@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scrm.wecom.simulator.routing import ApiError, Call, api, clamp_limit, page
+from scrm.wecom.simulator.routing import ApiError, Call, api, clamp_limit, decode_cursor, encode_cursor, page
 from scrm.wecom.simulator.state import SimState
 
 
@@ -76,12 +76,27 @@ def batch_get_by_user(call: Call) -> dict[str, Any]:
         raise ApiError(40058, "invalid Request Parameter: userid_list exceeds 100")
     limit = clamp_limit(call.arg("limit"), default=50, maximum=100)
     state = call.state
-    pairs = []
-    for userid in dict.fromkeys(userids):  # keep order, drop duplicates
-        if userid not in state.employees:
-            continue  # WeCom skips members outside the app's visibility
-        pairs.extend((userid, ext) for ext in state.customers_of(userid))
-    chunk, next_cursor = page(pairs, call.arg("cursor"), limit)
+    # The (userid, customer) pairs of every listed employee in turn, paged by offset without building the list:
+    # an employee may have tens of thousands of customers, and every page must not walk them all.
+    lists = [
+        (userid, state.customers_of(userid))
+        for userid in dict.fromkeys(userids)  # keep order, drop duplicates
+        if userid in state.employees  # WeCom skips members outside the app's visibility
+    ]
+    total = sum(len(customers) for _userid, customers in lists)
+    start = decode_cursor(call.arg("cursor"))
+    chunk: list[tuple[str, str]] = []
+    skip = start
+    for userid, customers in lists:
+        if skip >= len(customers):
+            skip -= len(customers)
+            continue
+        chunk.extend((userid, ext) for ext in customers[skip : skip + limit - len(chunk)])
+        skip = 0
+        if len(chunk) == limit:
+            break
+    end = start + len(chunk)
+    next_cursor = encode_cursor(end) if end < total else ""
     items = []
     for userid, ext in chunk:
         follow = state.follow(ext, userid) or {}

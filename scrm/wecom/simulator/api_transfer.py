@@ -24,18 +24,17 @@ def settle_transfers(state: SimState) -> None:
         if transfer["status"] != WAITING or transfer["takeover_time"] > now:
             continue
         ext, handover, takeover = transfer["external_userid"], transfer["handover_userid"], transfer["takeover_userid"]
-        follows = state.follows.get(ext, [])
-        old = state.follow(ext, handover)
-        state.follows[ext] = [f for f in follows if f["userid"] != handover]
+        old = state.remove_follow(ext, handover)
         if old is not None and state.follow(ext, takeover) is None:
-            state.follows[ext].append(
+            state.add_follow(
+                ext,
                 {
                     **old,
                     "userid": takeover,
                     "createtime": int(transfer["takeover_time"]),
                     "oper_userid": handover,
                     "add_way": 202,
-                }
+                },
             )  # 202: 管理员/负责人分配
         transfer["status"] = DONE
 

@@ -157,11 +157,8 @@ class EventsMixin:
         return {"status": self.emit_callback(fields)}
 
     def _drop_follow(self, userid: str, external_userid: str) -> None:
-        follows = self.state.follows.get(external_userid, [])
-        kept = [f for f in follows if f["userid"] != userid]
-        if len(kept) == len(follows):
+        if self.state.remove_follow(external_userid, userid) is None:
             raise KeyError(f"{userid} does not follow {external_userid}")
-        self.state.follows[external_userid] = kept
 
     # ---- groups ----------------------------------------------------------------------------------------------
 
@@ -175,7 +172,7 @@ class EventsMixin:
                 raise ValueError(f"{external_userid} is already in {chat_id}")
             if external_userid not in self.state.contacts:
                 self.state.add_customer(userid=group["owner"], name="新群成员", external_userid=external_userid)
-                self.state.follows[external_userid] = []  # in the group without being anyone's contact
+                self.state.set_follows(external_userid, [])  # in the group without being anyone's contact
             last = group["member_version"]
             group["member_list"].append(
                 make_member(

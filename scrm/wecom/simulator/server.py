@@ -116,7 +116,10 @@ class SimulatorServer(EventsMixin):
         callback_token: str = "",
         callback_aes_key: str = "",
         clock: Callable[[], float] | None = None,
+        bulk: Mapping[str, int] | None = None,
     ) -> None:
+        """``bulk``: ``SimState.seed_bulk`` arguments (``{"contacts": 100_000, "employees": 50}``) for a large
+        deterministic corp instead of the small demo one; reapplied by every ``reset()``."""
         self.corp_id = corp_id
         self.secrets = dict(secrets or {"contact": "contact-secret", "agent": "agent-secret"})
         self.agent_id = str(agent_id)
@@ -125,7 +128,7 @@ class SimulatorServer(EventsMixin):
         self.callback_url = callback_url
         self.callback_token = callback_token
         self.callback_aes_key = callback_aes_key
-        self.state = SimState(corp_id=corp_id, clock=clock)
+        self.state = SimState(corp_id=corp_id, clock=clock, bulk=dict(bulk) if bulk else None)
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.callbacks: list[dict[str, Any]] = []  # every emitted event: xml, status

@@ -6,9 +6,11 @@ reproduces exactly the same corp (tests can hard-code nothing but still compare 
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import copy
 import hashlib
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -45,10 +47,14 @@ class ManualClock:
 class SimState:
     """All mutable simulator data. Hold ``lock`` while reading or writing (the server does for every call)."""
 
-    def __init__(self, *, corp_id: str, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, *, corp_id: str, clock: Callable[[], float] | None = None, bulk: dict[str, int] | None = None
+    ) -> None:
         self.corp_id = corp_id
         self.clock: Callable[[], float] = clock or time.time
         self.lock = threading.RLock()
+        # ``seed_bulk`` arguments applied after every reset (a standalone simulator for load tests), or None.
+        self.bulk = dict(bulk) if bulk else None
         # None = as many mass messages per recipient per month as the month has days (WeCom's default rule).
         self.mass_message_monthly_limit: int | None = None
         self.tokens: dict[str, dict[str, Any]] = {}  # kept across reset(): they are credentials, not corp data
@@ -82,7 +88,10 @@ class SimState:
             self.departments: list[dict[str, Any]] = []
             self.employees: dict[str, dict[str, Any]] = {}
             self.contacts: dict[str, dict[str, Any]] = {}
-            self.follows: dict[str, list[dict[str, Any]]] = {}  # external_userid -> follow_user entries
+            # external_userid -> follow_user entries. Change them only through add_follow / remove_follow /
+            # set_follows, which keep the index below: paging 100,000 customers must not scan them all per page.
+            self.follows: dict[str, list[dict[str, Any]]] = {}
+            self._customers_by_user: dict[str, list[str]] = {}  # userid -> external_userids, kept sorted
             self.tag_groups: dict[str, dict[str, Any]] = {}
             self.groups: dict[str, dict[str, Any]] = {}
             self.contact_ways: dict[str, dict[str, Any]] = {}
@@ -96,6 +105,8 @@ class SimState:
             self.sent_welcomes: list[dict[str, Any]] = []
             self.jsapi_tickets: dict[str, str] = {}
             _seed(self)
+            if self.bulk:
+                self.seed_bulk(**self.bulk)
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy for assertions and the ``/_sim/state`` control endpoint."""
@@ -127,7 +138,42 @@ class SimState:
         return next((f for f in self.follows.get(external_userid, []) if f["userid"] == userid), None)
 
     def customers_of(self, userid: str) -> list[str]:
-        return sorted(ext for ext, follows in self.follows.items() if any(f["userid"] == userid for f in follows))
+        """The external_userids ``userid`` follows, sorted. The index's own list: callers must not modify it."""
+        return self._customers_by_user.get(userid, [])
+
+    # ---- follow relations: every change goes through these three, so the userid index stays true ----------------
+
+    def add_follow(self, external_userid: str, follow: dict[str, Any]) -> None:
+        self.follows.setdefault(external_userid, []).append(follow)
+        self._index_add(follow["userid"], external_userid)
+
+    def remove_follow(self, external_userid: str, userid: str) -> dict[str, Any] | None:
+        """Drop ``userid``'s relation with the customer; returns it (None if there was none)."""
+        follows = self.follows.get(external_userid, [])
+        removed = next((f for f in follows if f["userid"] == userid), None)
+        if removed is not None:
+            self.follows[external_userid] = [f for f in follows if f["userid"] != userid]
+            self._index_drop(userid, external_userid)
+        return removed
+
+    def set_follows(self, external_userid: str, follows: list[dict[str, Any]]) -> None:
+        for follow in self.follows.get(external_userid, []):
+            self._index_drop(follow["userid"], external_userid)
+        self.follows[external_userid] = list(follows)
+        for follow in follows:
+            self._index_add(follow["userid"], external_userid)
+
+    def _index_add(self, userid: str, external_userid: str) -> None:
+        customers = self._customers_by_user.setdefault(userid, [])
+        at = bisect.bisect_left(customers, external_userid)
+        if at == len(customers) or customers[at] != external_userid:
+            customers.insert(at, external_userid)
+
+    def _index_drop(self, userid: str, external_userid: str) -> None:
+        customers = self._customers_by_user.get(userid, [])
+        at = bisect.bisect_left(customers, external_userid)
+        if at < len(customers) and customers[at] == external_userid:
+            del customers[at]
 
     def add_customer(
         self,
@@ -157,7 +203,8 @@ class SimState:
                 contact.update(corp_name=corp_name, corp_full_name=corp_name + "有限公司", position="经理")
             self.contacts[ext] = contact
         if self.follow(ext, userid) is None:
-            self.follows.setdefault(ext, []).append(
+            self.add_follow(
+                ext,
                 {
                     "userid": userid,
                     "remark": "",
@@ -169,9 +216,40 @@ class SimState:
                     "oper_userid": ext,  # the customer initiated the add (scan)
                     "add_way": add_way,
                     **({"state": state} if state else {}),
-                }
+                },
             )
         return ext
+
+    def seed_bulk(
+        self,
+        *,
+        contacts: int,
+        employees: int = 50,
+        groups: int = 0,
+        members_per_group: int = 20,
+        shared_every: int = 10,
+        seed: int = 1,
+    ) -> dict[str, int]:
+        """Replace the corp's people with a large deterministic one (same arguments, same corp): ``employees``
+        active members, ``contacts`` customers dealt round-robin to them (every ``shared_every``-th also follows
+        the next employee; 0 = nobody shares), ``groups`` customer groups of ``members_per_group`` customers.
+        Departments and corp tags stay. Returns the counts the app should end up with after a full sync."""
+        with self.lock:
+            _seed_bulk(
+                self,
+                contacts=contacts,
+                employees=employees,
+                groups=groups,
+                members_per_group=members_per_group,
+                shared_every=shared_every,
+                seed=seed,
+            )
+            return {
+                "employees": len(self.employees),
+                "contacts": len(self.contacts),
+                "follows": sum(len(follows) for follows in self.follows.values()),
+                "groups": len(self.groups),
+            }
 
     def member_version(self, chat_id: str) -> str:
         group = self.groups[chat_id]
@@ -298,6 +376,97 @@ def _seed(state: SimState) -> None:
             "is_temp": False,
             "qr_code": f"https://wework.qpic.cn/wwpic/sim/{config_id[:16]}/0",
         }
+
+
+BULK_SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦许何吕施张孔曹严华金魏陶姜"
+BULK_GIVEN = "伟芳娜敏静丽强磊洋艳勇军杰娟涛超明霞"
+
+
+def _seed_bulk(
+    state: SimState, *, contacts: int, employees: int, groups: int, members_per_group: int, shared_every: int, seed: int
+) -> None:
+    if contacts < 0 or employees < 1 or groups < 0 or members_per_group < 0 or shared_every < 0:
+        raise ValueError("bulk seed: counts must be positive (at least one employee)")
+    rng = random.Random(seed)  # noqa: S311 - test data, not security
+    # Everything that names employees or customers goes; departments, corp tags and tokens stay.
+    for name in (
+        "employees",
+        "contacts",
+        "follows",
+        "_customers_by_user",
+        "groups",
+        "contact_ways",
+        "join_ways",
+        "mass_messages",
+        "received",
+        "transfers",
+        "group_transfers",
+        "welcome_codes",
+        "sent_welcomes",
+    ):
+        getattr(state, name).clear()
+    userids = [f"sales{n:04d}" for n in range(1, employees + 1)]
+    for n, userid in enumerate(userids):
+        department = [2] if n % 5 else [3]
+        state.employees[userid] = {
+            "userid": userid,
+            "name": BULK_SURNAMES[n % len(BULK_SURNAMES)] + BULK_GIVEN[n // len(BULK_SURNAMES) % len(BULK_GIVEN)],
+            "department": department,
+            "main_department": department[0],
+            "position": "销售顾问",
+            "gender": str(1 + n % 2),
+            "status": 1,
+            "avatar": f"http://wework.qpic.cn/sim/{userid}/0",
+            "resigned_at": 0,
+        }
+    tag_ids = [tag["id"] for group in state.tag_groups.values() for tag in group["tag"]]
+    channels = ["", "", "store-001", "live-0315", "referral"]
+    for n in range(contacts):
+        owner = userids[n % employees]
+        name = rng.choice(BULK_SURNAMES) + rng.choice(BULK_GIVEN) + rng.choice(["", *BULK_GIVEN])
+        ext = state.add_customer(
+            userid=owner,
+            name=name,
+            createtime=SEED_TIME + n * 37,
+            gender=rng.randint(0, 2),
+            kind=2 if n % 50 == 7 else 1,
+            corp_name="腾讯" if n % 50 == 7 else "",
+            add_way=rng.choice([0, 1, 1, 2, 3, 201]),
+            state=rng.choice(channels),
+        )
+        state.follows[ext][0].update(
+            remark=f"{name}-{n}",
+            description="批量客户" if n % 3 == 0 else "",
+            remark_mobiles=[f"139{n:08d}"] if n % 4 else [],
+            tag_ids=rng.sample(tag_ids, k=min(len(tag_ids), n % 3)),
+        )
+        if shared_every and employees > 1 and n % shared_every == shared_every - 1:
+            state.add_customer(
+                userid=userids[(n + 1) % employees], name=name, external_userid=ext, createtime=SEED_TIME + n * 37 + 60
+            )
+    customers = list(state.contacts)
+    for n in range(groups):
+        chat_id = state.new_id("wr", "chat", 30)
+        owner = userids[n % employees]
+        created = SEED_TIME + n * 600
+        members = [_member(state, owner, 1, created, 1, None)]
+        if customers:
+            picked = [customers[(n * members_per_group + k) % len(customers)] for k in range(members_per_group)]
+            members += [
+                _member(state, ext, 2, created + 60 + i, 3 if i % 2 else 1, owner)
+                for i, ext in enumerate(dict.fromkeys(picked))
+            ]
+        state.groups[chat_id] = {
+            "chat_id": chat_id,
+            "name": f"批量客户群{n + 1:04d}",
+            "owner": owner,
+            "create_time": created,
+            "notice": "",
+            "member_list": members,
+            "admin_list": [],
+            "status": 0,
+        }
+        state.groups[chat_id]["member_version"] = state.member_version(chat_id)
 
 
 def _member(state: SimState, userid: str, kind: int, joined: int, scene: int, invitor: str | None) -> dict[str, Any]:

@@ -29,6 +29,14 @@ class Command(BaseCommand):
         parser.add_argument("--callback-url", default=None, help="where to POST callbacks, e.g. .../wecom/callback")
         parser.add_argument("--script", action="store_true", help="play scripted customer activity")
         parser.add_argument("--interval", type=float, default=4.0, help="seconds between scripted events")
+        parser.add_argument(
+            "--bulk-contacts",
+            type=int,
+            default=0,
+            help="replace the demo corp with this many customers (deterministic, for load tests)",
+        )
+        parser.add_argument("--bulk-employees", type=int, default=50, help="employees of the bulk corp")
+        parser.add_argument("--bulk-groups", type=int, default=0, help="customer groups of the bulk corp")
 
     def handle(self, *args: object, **options: object) -> None:
         values, demo_used = {}, []
@@ -50,6 +58,7 @@ class Command(BaseCommand):
             callback_url=options["callback_url"] or None,  # type: ignore[arg-type]
             callback_token=values["WECOM_CALLBACK_TOKEN"],
             callback_aes_key=values["WECOM_CALLBACK_AES_KEY"],
+            bulk=self._bulk(options),
         ).start()
         self._print_banner(sim, values, demo_used)
         stop = threading.Event()
@@ -74,11 +83,28 @@ class Command(BaseCommand):
                 player.join(timeout=10)
             sim.stop()
 
+    @staticmethod
+    def _bulk(options: dict) -> dict[str, int] | None:
+        if not options["bulk_contacts"]:
+            return None
+        return {
+            "contacts": int(options["bulk_contacts"]),
+            "employees": int(options["bulk_employees"]),
+            "groups": int(options["bulk_groups"]),
+        }
+
     def _event_line(self, line: str) -> None:
         self.stdout.write(f"{time.strftime('%H:%M:%S')} {line}")
 
     def _print_banner(self, sim: SimulatorServer, values: dict[str, str], demo_used: list[str]) -> None:
         self.stdout.write(self.style.SUCCESS(f"WeCom simulator on {sim.base_url}  (control API: /_sim/)"))
+        if sim.state.bulk:
+            with sim.state.lock:
+                follows = sum(len(follows) for follows in sim.state.follows.values())
+                self.stdout.write(
+                    f"Bulk corp: {len(sim.state.employees)} employees, {len(sim.state.contacts)} customers "
+                    f"({follows} follow relations), {len(sim.state.groups)} groups"
+                )
         self.stdout.write("Configure the app with:")
         self.stdout.write(f"  WECOM_API_BASE_URL={sim.base_url}")
         for name in DEMO:

@@ -1,0 +1,339 @@
+"""Callback benchmark: signed, encrypted WeCom callbacks against gunicorn, processed by a real Celery worker.
+
+    createdb -h 127.0.0.1 -U postgres scrm_bench_cb
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/scrm_bench_cb REDIS_URL=redis://127.0.0.1:6379/3 \\
+        .venv/bin/python bench/callback_benchmark.py --events 5000
+
+Starts ``gunicorn scrm.wsgi:application -w 2`` (production settings: DEBUG off, PostgreSQL, Redis) and a
+``celery worker -Q realtime``, pre-encrypts N distinct ``change_external_contact/del_follow_user`` events with
+``CallbackCrypto`` (each with its own ExternalUserID and CreateTime; the handler writes a follow relation), then
+posts them from ``--threads`` client threads and reports acknowledged/s and p50/p95/p99 acknowledgement latency,
+then how long after the last acknowledgement every InboxEvent is done, and the processing rate.
+
+Everything runs on this machine: the load generator, gunicorn, the worker, PostgreSQL and Redis share its cores,
+so the figures are a floor. Loopback only; both servers are stopped at the end (or after ``--timeout`` seconds).
+``--flush`` empties every table of the database first (point it at a benchmark database only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+VENV_BIN = Path(sys.executable).parent
+
+CORP_ID = "wwbenchcorp"
+TOKEN = "bench-callback-token"  # noqa: S105 - a throwaway corp on loopback
+AES_KEY = base64.b64encode(bytes(range(100, 132))).decode().rstrip("=")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--threads", type=int, default=4, help="client threads (each one request at a time)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--gunicorn-threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run the worker at this nice level, so acknowledgements win the CPU and processing uses the slack",
+    )
+    parser.add_argument("--port", type=int, default=0, help="gunicorn port (0: a free one)")
+    parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
+    parser.add_argument("--flush", action="store_true", help="empty the (benchmark!) database first")
+    parser.add_argument(
+        "--no-worker", action="store_true", help="diagnostic: acknowledgements only, nothing processes the events"
+    )
+    parser.add_argument(
+        "--settings",
+        default="scrm.settings.base",
+        help="settings module for gunicorn and the worker ",
+    )
+    args = parser.parse_args()
+    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
+    if not database_url.startswith("postgres") or not redis_url:
+        print(
+            "set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup", file=sys.stderr
+        )
+        return 2
+
+    var_dir = tempfile.mkdtemp(prefix="scrm-bench-callback-")
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE=args.settings,
+        SCRM_VAR_DIR=var_dir,
+        DEBUG="false",
+        SECURE_SSL_REDIRECT="false",
+        ALLOWED_HOSTS="127.0.0.1",
+        SECRET_KEY=os.environ.get("SECRET_KEY") or base64.b64encode(os.urandom(32)).decode(),
+        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
+        WECOM_CORP_ID=CORP_ID,
+        WECOM_CALLBACK_TOKEN=TOKEN,
+        WECOM_CALLBACK_AES_KEY=AES_KEY,
+        PYTHONUNBUFFERED="1",
+    )
+    os.environ.update(env)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the servers (the finally below)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from scrm.wecom.models import InboxEvent
+
+    call_command("migrate", verbosity=0)
+    if args.flush:
+        call_command("flush", interactive=False, verbosity=0)
+    if InboxEvent.objects.exists():
+        print("the database already holds inbox events: use an empty one or --flush", file=sys.stderr)
+        return 2
+
+    port = args.port or _free_port()
+    deadline = time.monotonic() + args.timeout
+    processes: list[subprocess.Popen] = []
+    logs = Path(var_dir)
+    try:
+        if not args.no_worker:
+            processes.append(_start_worker(args, env, logs / "worker.log"))
+        processes.append(_start_gunicorn(args, env, port, logs / "gunicorn.log"))
+        _wait_for_http(port, deadline)
+        if not args.no_worker:
+            _wait_for_worker(deadline)
+        return _run(args, port, deadline)
+    finally:
+        for process in processes:
+            _stop(process)
+        print(f"logs: {logs}")
+
+
+# ---- processes -------------------------------------------------------------------------------------------------
+
+
+def _start_worker(args, env, log: Path) -> subprocess.Popen:
+    command = [
+        *(["nice", "-n", str(args.worker_nice)] if args.worker_nice else []),
+        str(VENV_BIN / "celery"),
+        "-A",
+        "scrm",
+        "worker",
+        "-Q",
+        "realtime",
+        "-c",
+        str(args.celery_concurrency),
+        "-l",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        f"bench-{uuid.uuid4().hex[:6]}@%h",
+    ]
+    return subprocess.Popen(  # noqa: S603 - our own venv's executables, fixed arguments
+        command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _start_gunicorn(args, env, port: int, log: Path) -> subprocess.Popen:
+    command = [
+        str(VENV_BIN / "gunicorn"),
+        "scrm.wsgi:application",
+        "-w",
+        str(args.workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+    ]
+    if args.gunicorn_threads > 1:
+        command += ["--threads", str(args.gunicorn_threads)]
+    return subprocess.Popen(  # noqa: S603 - our own venv's executables, fixed arguments
+        command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)  # its own session: the master and its workers, nothing else
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_http(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer /healthz in time")
+
+
+def _wait_for_worker(deadline: float) -> None:
+    from scrm.celery import app
+
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=1):
+            return
+    raise SystemExit("the Celery worker did not answer a ping in time")
+
+
+# ---- load ------------------------------------------------------------------------------------------------------
+
+
+def _requests(count: int, offset: int) -> list[tuple[str, bytes]]:
+    """(path with signed query, encrypted body) for ``count`` distinct del_follow_user events."""
+    from scrm.wecom.crypto import CallbackCrypto
+
+    crypto = CallbackCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
+    now = int(time.time())
+    prepared = []
+    for n in range(offset, offset + count):
+        xml = (
+            f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{1_700_000_000 + n}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            "<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[del_follow_user]]></ChangeType>"
+            f"<UserID><![CDATA[sales{n % 50:04d}]]></UserID>"
+            f"<ExternalUserID><![CDATA[wmbench{n:010d}]]></ExternalUserID></xml>"
+        )
+        nonce = uuid.uuid4().hex[:10]
+        body, signature = crypto.encrypt_to_xml(xml, timestamp=str(now), nonce=nonce)
+        prepared.append((f"/wecom/callback?msg_signature={signature}&timestamp={now}&nonce={nonce}", body.encode()))
+    return prepared
+
+
+def _fire(port: int, prepared: list[tuple[str, bytes]], threads: int, deadline: float):
+    """Post every request from ``threads`` threads; returns (latencies of acknowledged posts, failures, seconds)."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    index = iter(range(len(prepared)))
+
+    def client() -> None:
+        mine, bad = [], []
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Content-Type": "text/xml"}
+        while time.monotonic() < deadline:
+            with lock:
+                n = next(index, None)
+            if n is None:
+                break
+            path, body = prepared[n]
+            began = time.perf_counter()
+            try:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                if response.will_close:
+                    connection.close()  # gunicorn's sync workers close after each response
+            except OSError as exc:
+                connection.close()
+                bad.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if response.status == 200 and answer == b"success":
+                mine.append(time.perf_counter() - began)
+            else:
+                bad.append(f"HTTP {response.status}: {answer[:80]!r}")
+        with lock:
+            latencies.extend(mine)
+            failures.extend(bad)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies, failures, time.perf_counter() - started
+
+
+def _run(args, port: int, deadline: float) -> int:
+    from scrm.wecom.models import InboxEvent
+
+    warmup = _requests(100, offset=10_000_000)  # warms both gunicorn workers and the worker's connections
+    _fire(port, warmup, args.threads, deadline)
+    prepared = _requests(args.events, offset=0)
+    if not args.no_worker:
+        _wait_done(len(warmup), deadline)
+
+    latencies, failures, seconds = _fire(port, prepared, args.threads, deadline)
+    last_ack = time.perf_counter()
+    total = len(warmup) + args.events
+    all_done = last_ack if args.no_worker else _wait_done(total, deadline)
+    processed_after = all_done - last_ack
+    latencies.sort()
+    acked = len(latencies)
+    statuses = dict(
+        InboxEvent.objects.order_by().values_list("status").annotate(n=__import__("django").db.models.Count("pk"))
+    )
+    print(
+        f"settings: {args.settings}; gunicorn: {args.workers} workers × {args.gunicorn_threads} threads; "
+        f"worker: {'none' if args.no_worker else f'-c {args.celery_concurrency}, nice {args.worker_nice}'}; "
+        f"client threads: {args.threads}"
+    )
+    print(
+        f"acknowledged: {acked}/{args.events} in {seconds:.2f} s = {acked / seconds:,.0f}/s; failures: {len(failures)}"
+    )
+    if failures:
+        print(f"  first failure: {failures[0]}")
+    if latencies:
+        print(
+            "ack latency: p50 {:.1f} ms, p95 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms, mean {:.1f} ms".format(
+                *(1000 * latencies[min(acked - 1, int(acked * q))] for q in (0.50, 0.95, 0.99)),
+                1000 * latencies[-1],
+                1000 * statistics.fmean(latencies),
+            )
+        )
+    print(f"inbox: {statuses}")
+    if args.no_worker:
+        return 0 if acked == args.events and statuses.get("pending") == total else 1
+    if all_done == float("inf"):
+        print("processing did NOT finish before the timeout")
+        return 1
+    print(
+        f"processing: every event done {processed_after:.2f} s after the last ack; "
+        f"{args.events / (seconds + processed_after):,.0f} events/s processed over the run"
+    )
+    return 0 if acked == args.events and statuses.get("done") == total else 1
+
+
+def _wait_done(total: int, deadline: float) -> float:
+    from scrm.wecom.models import InboxEvent
+
+    while time.monotonic() < deadline:
+        if InboxEvent.objects.filter(status=InboxEvent.Status.DONE).count() >= total:
+            return time.perf_counter()
+        time.sleep(0.05)
+    return float("inf")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
