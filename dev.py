@@ -190,6 +190,9 @@ def cmd_run(host: str, port: int, sim_port: int) -> int:
         if not wait_for_http(f"{base}/healthz", supervisor):
             say("web did not come up; stopping")
             return 1
+        if simulate and wait_for_http(f"http://127.0.0.1:{sim_port}/_sim/state", supervisor, timeout=30):
+            # Import the simulated corp once, so the admin shows its employees, customers, groups and tags.
+            subprocess.run([*manage, "wecom_sync"], cwd=ROOT, env=env, check=False)
         banner = [
             "",
             "SCRM is running (embedded default: SQLite + filesystem broker under var/). Ctrl-C stops everything.",

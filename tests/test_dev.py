@@ -89,6 +89,9 @@ def test_run_command_brings_up_the_whole_system_and_stops_cleanly(dev_run):
             ]
 
     assert wait_until(processed_callbacks, timeout=60), "no simulator callback was stored and processed"
+    with sqlite3.connect(database) as db:  # the simulated corp was imported once at start
+        assert db.execute("SELECT count(*) FROM customers_employee WHERE name != ''").fetchone()[0] > 0
+        assert db.execute("SELECT count(*) FROM groups_customergroup").fetchone()[0] > 0
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
