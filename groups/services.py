@@ -9,7 +9,7 @@ placeholder row (chat_id only) so nothing is lost; the sync fills it in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -143,31 +143,21 @@ def group_members_joined(
     """These members joined at ``at`` (add_member). Already in: nothing changes. Left before ``at``: back in.
     Left after ``at``: this join is old news, ignored. Members we never saw get a row; whether each is an
     employee or a contact is guessed from the id until the group's detail says."""
-    require_id(chat_id, "chat_id")
-    member_ids = _ids(member_ids)
-    with transaction.atomic():
-        group = _group_for_update(chat_id, member_version, at)
-        existing = {m.member_id: m for m in group.members.filter(member_id__in=member_ids)}
-        employees = employee_userids_known(userids=[i for i in member_ids if i not in existing])
-        new_members = []
-        for member_id in member_ids:
-            member = existing.get(member_id)
-            if member is None:
-                new_members.append(
-                    GroupMember(
-                        group=group,
-                        member_id=member_id,
-                        member_type=_guess_member_type(member_id, employees),
-                        join_time=at,
-                        join_scene=join_scene,
-                    )
-                )
-            elif member.left_at is not None and member.left_at <= at:  # back in after leaving
-                rejoin = {"left_at": None, "quit_scene": None, "join_time": at}
-                update_changed(member, rejoin | given(join_scene=join_scene))
-        _create_members(new_members)
-        _recount(group)
-    return group
+
+    def rejoin(member: GroupMember) -> None:
+        if member.left_at is not None and member.left_at <= at:  # back in after leaving
+            update_changed(
+                member, {"left_at": None, "quit_scene": None, "join_time": at} | given(join_scene=join_scene)
+            )
+
+    return _change_members(
+        chat_id=chat_id,
+        member_ids=member_ids,
+        at=at,
+        member_version=member_version,
+        new_member={"join_time": at, "join_scene": join_scene},
+        change=rejoin,
+    )
 
 
 def group_members_left(
@@ -181,6 +171,32 @@ def group_members_left(
     """These members left at ``at`` (del_member; quit_scene 0 left, 1 removed). Already gone: nothing changes.
     Joined after ``at``: this departure is old news, ignored. A member we never saw is recorded as having
     left, so the departure is not lost."""
+
+    def leave(member: GroupMember) -> None:
+        if member.left_at is None and not (member.join_time and member.join_time > at):
+            update_changed(member, {"left_at": at, "quit_scene": quit_scene})
+
+    return _change_members(
+        chat_id=chat_id,
+        member_ids=member_ids,
+        at=at,
+        member_version=member_version,
+        new_member={"left_at": at, "quit_scene": quit_scene},
+        change=leave,
+    )
+
+
+def _change_members(
+    *,
+    chat_id: str,
+    member_ids: Iterable[str],
+    at: datetime,
+    member_version: str,
+    new_member: dict,
+    change: Callable[[GroupMember], None],
+) -> CustomerGroup:
+    """Apply one member event: ``change`` each member we know, create the ones we never saw with ``new_member``
+    (their kind guessed from the id until the group's detail says), and recount."""
     require_id(chat_id, "chat_id")
     member_ids = _ids(member_ids)
     with transaction.atomic():
@@ -189,19 +205,11 @@ def group_members_left(
         employees = employee_userids_known(userids=[i for i in member_ids if i not in existing])
         new_members = []
         for member_id in member_ids:
-            member = existing.get(member_id)
-            if member is None:
-                new_members.append(
-                    GroupMember(
-                        group=group,
-                        member_id=member_id,
-                        member_type=_guess_member_type(member_id, employees),
-                        left_at=at,
-                        quit_scene=quit_scene,
-                    )
-                )
-            elif member.left_at is None and not (member.join_time and member.join_time > at):
-                update_changed(member, {"left_at": at, "quit_scene": quit_scene})
+            if (member := existing.get(member_id)) is not None:
+                change(member)
+            else:
+                kind = _guess_member_type(member_id, employees)
+                new_members.append(GroupMember(group=group, member_id=member_id, member_type=kind, **new_member))
         _create_members(new_members)
         _recount(group)
     return group
