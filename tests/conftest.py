@@ -96,6 +96,15 @@ def make_user(db):
     return make
 
 
+@pytest.fixture
+def ops_client(client, make_user):
+    """The Django test client, logged in as a staff user with the ops role."""
+    from scrm.core.roles import OPS
+
+    client.force_login(make_user("ops1", role=OPS, is_staff=True))
+    return client
+
+
 @pytest.fixture(scope="session")
 def simulator():
     """The loopback WeCom, shared by the test process and the Celery worker (tests reset it)."""

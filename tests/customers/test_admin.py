@@ -6,15 +6,8 @@ import pytest
 
 from customers.models import ExternalContact
 from customers.services import external_contact_upsert_from_wecom, follow_relation_upsert
-from scrm.core.roles import OPS
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ops_client(client, make_user):
-    client.force_login(make_user("ops1", role=OPS, is_staff=True))
-    return client
 
 
 @pytest.fixture

@@ -6,17 +6,10 @@ import pytest
 
 from groups.models import CustomerGroup
 from groups.services import group_members_joined, group_members_left
-from scrm.core.roles import OPS
 
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def ops_client(client, make_user):
-    client.force_login(make_user("ops1", role=OPS, is_staff=True))
-    return client
 
 
 @pytest.fixture

@@ -2,17 +2,10 @@
 
 import pytest
 
-from scrm.core.roles import OPS
 from tagging.models import TagGroup
 from tagging.services import corp_tags_upsert_from_wecom
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ops_client(client, make_user):
-    client.force_login(make_user("ops1", role=OPS, is_staff=True))
-    return client
 
 
 @pytest.fixture
