@@ -24,6 +24,13 @@ def validate_list_of(value, item_type: type, field: str) -> None:
         )
 
 
+def validate_list_fields(model: type[models.Model], values: dict) -> None:
+    """The model's ``LIST_FIELDS`` rule for whichever of them ``values`` holds."""
+    for name, item_type in getattr(model, "LIST_FIELDS", {}).items():
+        if name in values:
+            validate_list_of(values[name], item_type, name)
+
+
 class Employee(TimeStampedModel):
     """A corp member (成员) as WeCom knows them. Created as a placeholder (userid only) when an event names
     someone we have not synced yet; the directory sync fills in the rest."""
@@ -32,7 +39,7 @@ class Employee(TimeStampedModel):
         ACTIVE = "active", _("active")
         RESIGNED = "resigned", _("resigned")
 
-    userid = models.CharField(_("WeCom userid"), max_length=WECOM_ID_LENGTH, unique=True)
+    userid = models.CharField(_("WeCom userid"), max_length=WECOM_ID_LENGTH)
     name = models.CharField(_("name"), max_length=128, blank=True)
     department_ids = models.JSONField(_("department ids"), default=list, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -43,12 +50,18 @@ class Employee(TimeStampedModel):
         verbose_name = _("employee")
         verbose_name_plural = _("employees")
         ordering = ["userid"]
+        # Keys are declared as constraints and indexes, not unique=True/db_index=True on the field: on PostgreSQL
+        # those also build a varchar_pattern_ops (LIKE) index that nothing queries and every insert writes.
+        constraints = [models.UniqueConstraint(fields=["userid"], name="customers_employee_userid_uniq")]
+        indexes = [models.Index(fields=["created_at"], name="customers_employee_created")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.userid})" if self.name else self.userid
 
+    LIST_FIELDS = {"department_ids": int}
+
     def clean(self) -> None:
-        validate_list_of(self.department_ids, int, "department_ids")
+        validate_list_fields(type(self), {name: getattr(self, name) for name in self.LIST_FIELDS})
 
 
 class ExternalContact(TimeStampedModel):
@@ -66,13 +79,13 @@ class ExternalContact(TimeStampedModel):
         MALE = 1, _("male")
         FEMALE = 2, _("female")
 
-    external_userid = models.CharField(_("external userid"), max_length=WECOM_ID_LENGTH, unique=True)
+    external_userid = models.CharField(_("external userid"), max_length=WECOM_ID_LENGTH)
     name = models.CharField(_("name"), max_length=128, blank=True)
     avatar = models.CharField(_("avatar"), max_length=URL_LENGTH, blank=True)
     # Null on a placeholder created from a callback: WeCom tells the type only in the contact's detail.
     type = models.PositiveSmallIntegerField(_("type"), choices=Type.choices, null=True, blank=True)
     gender = models.PositiveSmallIntegerField(_("gender"), choices=Gender.choices, default=Gender.UNKNOWN)
-    unionid = models.CharField(_("unionid"), max_length=WECOM_ID_LENGTH, blank=True, db_index=True)
+    unionid = models.CharField(_("unionid"), max_length=WECOM_ID_LENGTH, blank=True)
     corp_name = models.CharField(_("corp short name"), max_length=255, blank=True)
     corp_full_name = models.CharField(_("corp full name"), max_length=255, blank=True)
     position = models.CharField(_("position"), max_length=255, blank=True)
@@ -83,6 +96,13 @@ class ExternalContact(TimeStampedModel):
         verbose_name = _("external contact")
         verbose_name_plural = _("external contacts")
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["external_userid"], name="customers_contact_external_userid_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["unionid"], name="customers_contact_unionid"),
+            models.Index(fields=["created_at"], name="customers_contact_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_userid})" if self.name else self.external_userid
@@ -102,10 +122,18 @@ class FollowRelation(TimeStampedModel):
         TRANSFERRED = "transferred", _("transferred")
 
     employee = models.ForeignKey(
-        Employee, verbose_name=_("employee"), on_delete=models.PROTECT, related_name="follow_relations"
+        Employee,
+        verbose_name=_("employee"),
+        on_delete=models.PROTECT,
+        related_name="follow_relations",
+        db_index=False,  # the (employee, contact) unique index serves lookups by employee
     )
     contact = models.ForeignKey(
-        ExternalContact, verbose_name=_("external contact"), on_delete=models.PROTECT, related_name="follow_relations"
+        ExternalContact,
+        verbose_name=_("external contact"),
+        on_delete=models.PROTECT,
+        related_name="follow_relations",
+        db_index=False,  # the (contact, status) index serves lookups by contact
     )
     remark = models.CharField(_("remark"), max_length=255, blank=True)
     description = models.CharField(_("description"), max_length=512, blank=True)
@@ -116,7 +144,7 @@ class FollowRelation(TimeStampedModel):
     # The channel code's state. WeCom caps the state we *set* on a contact way at 30 chars, but this column
     # stores what WeCom *reports*, from every add path (other apps' codes, acquisition links); a longer value
     # must not make the whole add event fail and retry forever. Our own channel codes enforce 30 where made.
-    state = models.CharField(_("channel state"), max_length=64, blank=True, db_index=True)
+    state = models.CharField(_("channel state"), max_length=64, blank=True)
     added_at = models.DateTimeField(_("added at"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=32, choices=Status.choices, default=Status.ACTIVE)
     status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
@@ -130,14 +158,18 @@ class FollowRelation(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["employee", "contact"], name="customers_follow_employee_contact_uniq"),
         ]
-        indexes = [models.Index(fields=["contact", "status"], name="customers_follow_contact_st")]
+        indexes = [
+            models.Index(fields=["contact", "status"], name="customers_follow_contact_st"),
+            models.Index(fields=["state"], name="customers_follow_state"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.employee} → {self.contact}"
 
+    LIST_FIELDS = {"remark_mobiles": str, "wecom_tag_ids": str}
+
     def clean(self) -> None:
-        validate_list_of(self.remark_mobiles, str, "remark_mobiles")
-        validate_list_of(self.wecom_tag_ids, str, "wecom_tag_ids")
+        validate_list_fields(type(self), {name: getattr(self, name) for name in self.LIST_FIELDS})
 
     @property
     def is_active(self) -> bool:

@@ -9,9 +9,8 @@ change arriving after a newer one (a retried callback, a sync racing an event) i
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +19,17 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import Employee, ExternalContact, FollowRelation
-from scrm.core.upsert import as_int, as_text, given, lock_or_create, require_id, update_changed, wecom_time
+from customers.models import Employee, ExternalContact, FollowRelation, validate_list_fields
+from scrm.core.upsert import (
+    as_int,
+    as_text,
+    given,
+    insert_rows,
+    lock_or_create,
+    require_id,
+    update_changed,
+    wecom_time,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,34 +107,72 @@ def external_contact_upsert_from_wecom(*, detail: dict, follow_userid: str | Non
     return contact
 
 
-def external_contacts_upsert_from_wecom(*, details: list[dict]) -> dict[str, int]:
-    """Apply a page of WeCom details (``batch/get_by_user``'s ``external_contact_list``, or ``externalcontact/get``
-    answers) with the same outcome as ``external_contact_upsert_from_wecom`` on each in order, in a handful of
-    queries: one read each of the page's contacts, employees and relations, then bulk inserts of the new rows and
-    bulk updates of only the rows that changed (each validated first, so ``updated_at`` moves only on a real
-    change). All or nothing: one bad item refuses the whole page. Returns how many rows were created and updated
-    (``{"one_by_one": n}`` when a concurrent insert sent the page down the single-item path).
+@dataclass
+class ContactPage:
+    """A page of WeCom contact details, parsed and validated: everything that needs no database.
+
+    The full sync parses the next page on its fetch thread while this one is written (the database releases the
+    GIL while it works, so the two overlap).
     """
-    contacts: dict[str, dict[str, Any]] = {}  # external_userid → values, merged in page order (the last one wins)
-    relations: dict[tuple[str, str], dict[str, Any]] = {}  # (userid, external_userid) → values, likewise
-    for detail in details:
+
+    details: list[dict]
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # external_userid → values
+    relations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (userid, external_userid) →
+
+
+def contact_page_parse(*, details: list[dict]) -> ContactPage:
+    """Parse and validate a page (``batch/get_by_user``'s ``external_contact_list``, or ``externalcontact/get``
+    answers); a ``ValidationError`` names the first bad field. Touches no database and no shared state."""
+    page = ContactPage(details=details)
+    for detail in details:  # merged in page order: the last mention of a contact or relation wins
         external_userid, values, follows = _parse_detail(detail, None)
-        contacts[external_userid] = {**contacts.get(external_userid, {}), **values}
+        page.contacts[external_userid] = {**page.contacts.get(external_userid, {}), **values}
         for userid, relation_values in follows:
             require_id(userid, "userid")
             key = (userid, external_userid)
-            relations[key] = {**relations.get(key, {}), **relation_values}
+            page.relations[key] = {**page.relations.get(key, {}), **relation_values}
+    for external_userid, values in page.contacts.items():
+        _check_values(ExternalContact, {**values, "external_userid": external_userid})
+    for (userid, _external_userid), values in page.relations.items():
+        _check_values(Employee, {"userid": userid})
+        _check_values(FollowRelation, values)
+    return page
+
+
+def _check_values(model: type[models.Model], values: dict[str, Any]) -> None:
+    """What ``full_clean`` checks of these fields (each field's rules, then the model's list rules) without
+    building a row, which costs more than the checks. The other fields keep their defaults."""
+    errors = {}
+    for name, value in values.items():
+        try:
+            model._meta.get_field(name).clean(value, None)
+        except ValidationError as exc:
+            errors[name] = exc.error_list
+    if errors:
+        raise ValidationError(errors)
+    validate_list_fields(model, values)
+
+
+def external_contacts_upsert_from_wecom(*, details: list[dict] | ContactPage) -> dict[str, int]:
+    """Apply a page of WeCom details (raw, or parsed by ``contact_page_parse``) with the same outcome as
+    ``external_contact_upsert_from_wecom`` on each in order, in a handful of queries: one read each of the page's
+    contacts, employees and relations, then bulk inserts of the new rows and bulk updates of only the rows that
+    changed (so ``updated_at`` moves only on a real change). All or nothing: one bad item refuses the whole page.
+    Returns how many rows were created and updated (``{"one_by_one": n}`` when a concurrent insert sent the page
+    down the single-item path).
+    """
+    page = details if isinstance(details, ContactPage) else contact_page_parse(details=details)
     try:
         with transaction.atomic():
-            return _bulk_upsert(contacts=contacts, relations=relations, at=timezone.now())
+            return _bulk_upsert(page=page, at=timezone.now())
     except IntegrityError:
         # A callback inserted one of these rows between our read and our insert (the savepoint undid the page):
         # apply the items one by one; each one settles that race on its own.
-        logger.info("Bulk contact upsert met a concurrent insert; applying %s items one by one", len(details))
+        logger.info("Bulk contact upsert met a concurrent insert; applying %s items one by one", len(page.details))
         with transaction.atomic():
-            for detail in details:
+            for detail in page.details:
                 external_contact_upsert_from_wecom(detail=detail)
-        return {"one_by_one": len(details)}
+        return {"one_by_one": len(page.details)}
 
 
 def _parse_detail(detail: Any, follow_userid: str | None) -> tuple[str, dict[str, Any], list[tuple[str, dict]]]:
@@ -197,71 +243,57 @@ def _text_or_none(data: dict, key: str) -> str | None:
 # ---- the bulk path: the same rules as the single-row one, a page at a time ---------------------------------------
 
 
-def _validate(obj: models.Model, fields: Iterable[str]) -> None:
-    """``full_clean`` of the fields WeCom's data set, and the model's ``clean``: every other field holds its default
-    or what was validated when it was written, so checking it again proves nothing. (This also leaves out a
-    relation's foreign keys: rows this page just read or created, which full_clean would query once each.)"""
-    obj.full_clean(exclude=_others(type(obj), frozenset(fields)), validate_unique=False, validate_constraints=False)
-
-
-@functools.cache
-def _others(model: type[models.Model], fields: frozenset[str]) -> list[str]:
-    return [field.name for field in model._meta.concrete_fields if field.name not in fields]
-
-
-def _bulk_upsert(*, contacts: dict[str, dict], relations: dict[tuple[str, str], dict], at: datetime) -> dict[str, int]:
+def _bulk_upsert(*, page: ContactPage, at: datetime) -> dict[str, int]:
+    """Write a parsed page. Its values were validated when it was parsed; what is set here (timestamps, keys,
+    an active status) is valid by construction."""
     found = {
         contact.external_userid: contact
         for contact in ExternalContact.objects.select_for_update()
-        .filter(external_userid__in=list(contacts))
+        .filter(external_userid__in=list(page.contacts))
         .order_by("pk")
     }
     new_contacts, changed_contacts, contact_fields = [], [], set()
-    for external_userid, values in contacts.items():
+    for external_userid, values in page.contacts.items():
         contact = found.get(external_userid)
         if contact is None:
-            contact = ExternalContact(external_userid=external_userid, **values, synced_at=at)
-            _validate(contact, [*values, "external_userid"])
-            new_contacts.append(contact)
-            found[external_userid] = contact
+            new_contacts.append({"external_userid": external_userid, **values, "synced_at": at})
         elif changed := _set_changed(contact, {**values, "synced_at": contact.synced_at or at}):
-            _validate(contact, changed)
             changed_contacts.append(contact)
             contact_fields.update(changed)
-    ExternalContact.objects.bulk_create(new_contacts)
+    contact_ids = {external_userid: contact.pk for external_userid, contact in found.items()}
+    contact_ids |= insert_rows(ExternalContact, new_contacts, key="external_userid")
     _bulk_update(ExternalContact, changed_contacts, contact_fields, at)
 
-    userids = {userid for userid, _external_userid in relations}
-    employees = {employee.userid: employee for employee in Employee.objects.filter(userid__in=list(userids))}
-    placeholders = [Employee(userid=userid) for userid in sorted(userids - set(employees))]
-    for employee in placeholders:
-        employee.full_clean(validate_unique=False, validate_constraints=False)
-        employees[employee.userid] = employee
-    Employee.objects.bulk_create(placeholders)
+    userids = {userid for userid, _external_userid in page.relations}
+    employee_ids = dict(Employee.objects.filter(userid__in=list(userids)).values_list("userid", "pk"))
+    placeholders = [{"userid": userid} for userid in sorted(userids - set(employee_ids))]
+    employee_ids |= insert_rows(Employee, placeholders, key="userid")
 
-    created = {contact.external_userid for contact in new_contacts}  # a new contact has no relations to read
-    existing_contacts = [contact.pk for external_userid, contact in found.items() if external_userid not in created]
+    # A new contact has no relations to read.
     known = {
         (relation.employee_id, relation.contact_id): relation
         for relation in FollowRelation.objects.select_for_update()
-        .filter(contact_id__in=existing_contacts, employee_id__in=[employees[u].pk for u in userids])
+        .filter(contact_id__in=[contact.pk for contact in found.values()], employee_id__in=employee_ids.values())
         .order_by("pk")
     }
     new_relations, changed_relations, relation_fields = [], [], set()
-    for (userid, external_userid), values in relations.items():
-        employee, contact = employees[userid], found[external_userid]
-        relation = known.get((employee.pk, contact.pk))
+    for (userid, external_userid), values in page.relations.items():
+        employee_id, contact_id = employee_ids[userid], contact_ids[external_userid]
+        relation = known.get((employee_id, contact_id))
         if relation is None:
-            relation = FollowRelation(
-                employee=employee, contact=contact, **values, status=FollowRelation.Status.ACTIVE, status_changed_at=at
+            new_relations.append(
+                {
+                    "employee_id": employee_id,
+                    "contact_id": contact_id,
+                    **values,
+                    "status": FollowRelation.Status.ACTIVE,
+                    "status_changed_at": at,
+                }
             )
-            _validate(relation, values)
-            new_relations.append(relation)
         elif changed := _set_changed(relation, _relation_changes(relation, values, at)):
-            _validate(relation, changed)
             changed_relations.append(relation)
             relation_fields.update(changed)
-    FollowRelation.objects.bulk_create(new_relations)
+    insert_rows(FollowRelation, new_relations)
     _bulk_update(FollowRelation, changed_relations, relation_fields, at)
     return {
         "contacts_created": len(new_contacts),

@@ -18,10 +18,10 @@ class CustomerGroup(TimeStampedModel):
         NORMAL = "normal", _("normal")
         DISMISSED = "dismissed", _("dismissed")
 
-    chat_id = models.CharField(_("chat id"), max_length=WECOM_ID_LENGTH, unique=True)
+    chat_id = models.CharField(_("chat id"), max_length=WECOM_ID_LENGTH)
     # WeCom allows unnamed groups (the client shows member names), so an empty name is real data.
     name = models.CharField(_("name"), max_length=255, blank=True)
-    owner_userid = models.CharField(_("owner userid"), max_length=WECOM_ID_LENGTH, blank=True, db_index=True)
+    owner_userid = models.CharField(_("owner userid"), max_length=WECOM_ID_LENGTH, blank=True)
     notice = models.TextField(_("notice"), blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.NORMAL)
     dismissed_at = models.DateTimeField(_("dismissed at"), null=True, blank=True)
@@ -39,6 +39,11 @@ class CustomerGroup(TimeStampedModel):
         verbose_name = _("customer group")
         verbose_name_plural = _("customer groups")
         ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["chat_id"], name="groups_group_chat_id_uniq")]
+        indexes = [
+            models.Index(fields=["owner_userid"], name="groups_group_owner"),
+            models.Index(fields=["created_at"], name="groups_group_created"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.chat_id
@@ -78,7 +83,11 @@ class GroupMember(TimeStampedModel):
         REMOVED = 1, _("removed by the owner")
 
     group = models.ForeignKey(
-        CustomerGroup, verbose_name=_("customer group"), on_delete=models.CASCADE, related_name="members"
+        CustomerGroup,
+        verbose_name=_("customer group"),
+        on_delete=models.CASCADE,
+        related_name="members",
+        db_index=False,  # the (group, member_id) unique index serves lookups by group
     )
     member_id = models.CharField(_("member id"), max_length=WECOM_ID_LENGTH)
     member_type = models.PositiveSmallIntegerField(_("member type"), choices=MemberType.choices)

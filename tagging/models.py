@@ -18,7 +18,7 @@ class TagQuerySet(models.QuerySet):
 
 
 class TagGroup(TimeStampedModel):
-    group_id = models.CharField(_("WeCom tag group id"), max_length=WECOM_ID_LENGTH, unique=True)
+    group_id = models.CharField(_("WeCom tag group id"), max_length=WECOM_ID_LENGTH)
     # Empty only on a placeholder made from a callback (which carries the id alone) until the sync fills it in.
     name = models.CharField(_("name"), max_length=255, blank=True)
     # WeCom sorts by order descending (larger first); uint32, hence a big integer.
@@ -32,13 +32,14 @@ class TagGroup(TimeStampedModel):
         verbose_name = _("tag group")
         verbose_name_plural = _("tag groups")
         ordering = ["-order", "wecom_created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["group_id"], name="tagging_taggroup_group_id_uniq")]
 
     def __str__(self) -> str:
         return self.name or self.group_id
 
 
 class Tag(TimeStampedModel):
-    tag_id = models.CharField(_("WeCom tag id"), max_length=WECOM_ID_LENGTH, unique=True)
+    tag_id = models.CharField(_("WeCom tag id"), max_length=WECOM_ID_LENGTH)
     # Null only on a placeholder made from a callback: the event names the tag, not its group.
     group = models.ForeignKey(
         TagGroup, verbose_name=_("tag group"), on_delete=models.PROTECT, related_name="tags", null=True, blank=True
@@ -54,6 +55,7 @@ class Tag(TimeStampedModel):
         verbose_name = _("tag")
         verbose_name_plural = _("tags")
         ordering = ["-order", "wecom_created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["tag_id"], name="tagging_tag_tag_id_uniq")]
 
     def __str__(self) -> str:
         return self.name or self.tag_id

@@ -3,9 +3,13 @@ from django.utils.translation import gettext_lazy as _
 
 
 class TimeStampedModel(models.Model):
-    """Base for domain models: when a row was created and last changed."""
+    """Base for domain models: when a row was created and last changed.
 
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    Not indexed here: a model that sorts or filters by ``created_at`` declares that index in its own Meta, so the
+    tables that never do (follow relations, memberships) do not pay for one on every insert.
+    """
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import TypeVar
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +28,7 @@ GROUPS_PER_PAGE = 1000  # groupchat/list returns at most 1000 a page
 STALE_RUN = timedelta(minutes=15)
 
 Progress = Callable[[str, int], None]  # (resource, items done so far)
+T = TypeVar("T")
 Status = SyncState.Status
 
 
@@ -144,7 +146,7 @@ def sync_tags(client: WeComClient, state: SyncState, progress: Progress) -> dict
 
 
 def sync_contacts(client: WeComClient, state: SyncState, progress: Progress) -> dict:
-    from customers.services import external_contacts_upsert_from_wecom
+    from customers.services import contact_page_parse, external_contacts_upsert_from_wecom
 
     userids = _follow_userids(client)
     batches = [userids[i : i + USERIDS_PER_CALL] for i in range(0, len(userids), USERIDS_PER_CALL)]
@@ -152,20 +154,22 @@ def sync_contacts(client: WeComClient, state: SyncState, progress: Progress) -> 
     start = state.position.get("batch", 0)
     for index in range(start, len(batches)):
         cursor = state.position.get("cursor", "") if index == start else ""
-        for page, next_cursor in _prefetched_pages(
+        for contact_page, next_cursor in _prefetched_pages(
             lambda cursor, batch=batches[index]: client.external_contact.batch_get_by_user(
                 batch, cursor=cursor, limit=CONTACTS_PER_PAGE
             ),
             cursor,
+            prepare=lambda page: contact_page_parse(details=page.get("external_contact_list", [])),
         ):
-            details = page.get("external_contact_list", [])
             position = {"batch": index, "cursor": next_cursor} if next_cursor else {"batch": index + 1}
+            fetched = counts["fetched"] + len(contact_page.details)
             # The page (a few queries, not one per contact) and the position past it commit together.
             with transaction.atomic():
-                external_contacts_upsert_from_wecom(details=details)
-                sync_save(state=state, position=position, counts={"fetched": counts["fetched"] + len(details)})
-            counts["fetched"] += len(details)
-            progress("contacts", counts["fetched"])
+                _commit_without_waiting_for_disk()
+                external_contacts_upsert_from_wecom(details=contact_page)
+                sync_save(state=state, position=position, counts={"fetched": fetched})
+            counts["fetched"] = fetched
+            progress("contacts", fetched)
     return counts
 
 
@@ -185,6 +189,18 @@ def sync_groups(client: WeComClient, state: SyncState, progress: Progress) -> di
     return counts
 
 
+def _commit_without_waiting_for_disk() -> None:
+    """PostgreSQL acknowledges this transaction's COMMIT before its WAL reaches the disk (asynchronous commit).
+
+    A sync page is a copy of WeCom's data saved together with the position past it, so a server crash can lose
+    only the last fraction of a second of pages *and* their positions together, and the next run fetches them
+    again. Nothing is ever half-written (atomicity is unchanged), and each page no longer waits for an fsync.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _pages(fetch: Callable[[str], dict], cursor: str) -> Iterator[tuple[dict, str]]:
     """Each page and the cursor of the one after it ("" after the last page)."""
     while True:
@@ -195,20 +211,29 @@ def _pages(fetch: Callable[[str], dict], cursor: str) -> Iterator[tuple[dict, st
             return
 
 
-def _prefetched_pages(fetch: Callable[[str], dict], cursor: str) -> Iterator[tuple[dict, str]]:
-    """``_pages``, with the next page requested while the caller writes this one: WeCom's latency and our database
-    writes overlap instead of adding up. Still one request at a time (WeCom counts concurrency), and the caller
-    still saves its position only after a page is written, so resuming is unchanged. A failed request raises when
-    its page is asked for; leaving early waits for the request in flight, so no thread outlives the sync."""
+def _prefetched_pages(
+    fetch: Callable[[str], dict], cursor: str, prepare: Callable[[dict], T]
+) -> Iterator[tuple[T, str]]:
+    """Each page, turned by ``prepare`` into what the caller writes, and the next cursor ("" after the last page).
+
+    The next page is requested and prepared on another thread while the caller writes this one: WeCom's latency,
+    our parsing and the database's work overlap instead of adding up (the database releases the GIL while it
+    works). Still one request at a time (WeCom counts concurrency), and the caller still saves its position only
+    after a page is written, so resuming is unchanged. A failed request raises when its page is asked for;
+    leaving early waits for the request in flight, so no thread outlives the sync."""
+
+    def fetch_and_prepare(cursor: str) -> tuple[T, str]:
+        page = fetch(cursor)
+        return prepare(page), page.get("next_cursor") or ""
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wecom-sync-prefetch") as pool:
-        pending = pool.submit(fetch, cursor)
+        pending = pool.submit(fetch_and_prepare, cursor)
         try:
             while True:
-                page = pending.result()
-                cursor = page.get("next_cursor") or ""
+                prepared, cursor = pending.result()
                 if cursor:
-                    pending = pool.submit(fetch, cursor)
-                yield page, cursor
+                    pending = pool.submit(fetch_and_prepare, cursor)
+                yield prepared, cursor
                 if not cursor:
                     return
         finally:

@@ -5,10 +5,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import DataError, transaction
 from django.db.models.query import QuerySet
 from django.utils import translation
 
-from scrm.core.upsert import as_int, as_text, given, lock_or_create, require_id, update_changed, wecom_time
+from customers.models import Employee, ExternalContact, FollowRelation
+from scrm.core.upsert import (
+    as_int,
+    as_text,
+    given,
+    insert_rows,
+    lock_or_create,
+    require_id,
+    update_changed,
+    wecom_time,
+)
 from tagging.models import Tag, TagGroup
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -183,3 +194,49 @@ def test_as_int_refuses_non_numbers(value):
         as_int(value, "order")
 
     assert excinfo.value.message_dict == {"order": ["Expected a whole number."]}
+
+
+# ---- insert_rows ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_insert_rows_stores_what_bulk_create_stores(django_assert_num_queries):
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    employee = Employee.objects.create(userid="zhangsan")
+    contacts = insert_rows(
+        ExternalContact,
+        [{"external_userid": "wmA", "name": "王芳", "type": 1, "synced_at": at}, {"external_userid": "wmB"}],
+        key="external_userid",
+    )
+    with django_assert_num_queries(1):
+        assert (
+            insert_rows(
+                FollowRelation,
+                [{"employee_id": employee.pk, "contact_id": contacts["wmA"], "remark_mobiles": ["+8613800138000"]}],
+            )
+            == {}
+        )
+
+    a, b = ExternalContact.objects.get(external_userid="wmA"), ExternalContact.objects.get(external_userid="wmB")
+    assert contacts == {"wmA": a.pk, "wmB": b.pk}
+    assert (a.name, a.type, a.gender, a.synced_at, a.corp_name) == ("王芳", 1, 0, at, "")
+    assert (b.name, b.type, b.synced_at) == ("", None, None)  # the fields' defaults
+    assert a.created_at > at and a.updated_at - a.created_at < timedelta(seconds=1)  # auto_now(_add): now
+    relation = FollowRelation.objects.get()
+    assert (relation.employee_id, relation.contact_id) == (employee.pk, a.pk)
+    assert (relation.remark_mobiles, relation.wecom_tag_ids, relation.status) == (["+8613800138000"], [], "active")
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres  # SQLite does not enforce lengths; validating first is the caller's job
+def test_insert_rows_refuses_a_value_too_long_for_its_column_instead_of_cutting_it():
+    with pytest.raises(DataError), transaction.atomic():
+        insert_rows(ExternalContact, [{"external_userid": "wm" + "x" * 100}], key="external_userid")
+
+    assert not ExternalContact.objects.exists()
+
+
+@pytest.mark.django_db
+def test_insert_rows_of_nothing_runs_no_query(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert insert_rows(ExternalContact, [], key="external_userid") == {}

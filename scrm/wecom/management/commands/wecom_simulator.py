@@ -37,6 +37,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--bulk-employees", type=int, default=50, help="employees of the bulk corp")
         parser.add_argument("--bulk-groups", type=int, default=0, help="customer groups of the bulk corp")
+        parser.add_argument(
+            "--bulk-shared-every", type=int, default=10, help="every n-th customer also follows a second employee"
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         values, demo_used = {}, []
@@ -91,6 +94,7 @@ class Command(BaseCommand):
             "contacts": int(options["bulk_contacts"]),
             "employees": int(options["bulk_employees"]),
             "groups": int(options["bulk_groups"]),
+            "shared_every": int(options["bulk_shared_every"]),
         }
 
     def _event_line(self, line: str) -> None:
