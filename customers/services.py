@@ -381,6 +381,73 @@ def follow_relation_mark(
     return relation
 
 
+@dataclass(frozen=True)
+class FollowChange:
+    """What one WeCom event says of a relation as of ``at``: it is active (``values`` to set, e.g. the channel
+    state of an add), or it ended with ``status``."""
+
+    userid: str
+    external_userid: str
+    at: datetime
+    status: str = FollowRelation.Status.ACTIVE
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def follow_relations_apply(*, changes: list[FollowChange]) -> None:
+    """The batch form of ``follow_relation_upsert`` (active) and ``follow_relation_mark`` (ended): the same outcome
+    as applying each change in order, in a handful of queries for the whole list (read and create the employees
+    and contacts, lock the relations, insert the new ones, update the changed ones). All or nothing."""
+    for change in changes:
+        require_id(change.userid, "userid")
+        require_id(change.external_userid, "external_userid")
+        _check_values(Employee, {"userid": change.userid})
+        _check_values(ExternalContact, {"external_userid": change.external_userid})
+        _check_values(FollowRelation, change.values)
+        if change.status != FollowRelation.Status.ACTIVE and change.status not in INACTIVE_STATUSES:
+            raise ValidationError({"status": _("A follow relation can only be marked deleted or transferred.")})
+    with transaction.atomic():
+        employee_ids = _ids_ensured(Employee, "userid", {change.userid for change in changes})
+        contact_ids = _ids_ensured(ExternalContact, "external_userid", {change.external_userid for change in changes})
+        pairs = {(employee_ids[change.userid], contact_ids[change.external_userid]) for change in changes}
+        relations = {
+            (relation.employee_id, relation.contact_id): relation
+            for relation in FollowRelation.objects.select_for_update()
+            .filter(employee_id__in={e for e, _c in pairs}, contact_id__in={c for _e, c in pairs})
+            .order_by("pk")
+        }
+        new, changed, fields = [], {}, set()
+        for change in changes:
+            pair = (employee_ids[change.userid], contact_ids[change.external_userid])
+            relation = relations.get(pair)
+            if relation is None:  # created as follow_relation_upsert / follow_relation_mark would create it
+                values = change.values if change.status == FollowRelation.Status.ACTIVE else {}
+                relation = relations[pair] = FollowRelation(
+                    employee_id=pair[0], contact_id=pair[1], **values, status=change.status, status_changed_at=change.at
+                )
+                new.append(relation)
+            # A row this batch creates takes later changes in memory and is inserted as they leave it.
+            elif (updates := _set_changed(relation, _follow_change_updates(relation, change))) and relation.pk:
+                changed[relation.pk] = relation
+                fields.update(updates)
+        FollowRelation.objects.bulk_create(new)
+        _bulk_update(FollowRelation, list(changed.values()), fields, timezone.now())
+
+
+def _follow_change_updates(relation: FollowRelation, change: FollowChange) -> dict[str, Any]:
+    if change.status == FollowRelation.Status.ACTIVE:
+        return _relation_changes(relation, change.values, change.at)
+    if relation.status != change.status and not _is_stale(relation, change.at):
+        return {"status": change.status, "status_changed_at": change.at}
+    return {}
+
+
+def _ids_ensured(model: type[models.Model], key: str, keys: set[str]) -> dict[str, int]:
+    """``{key: pk}`` of these rows, inserting the missing ones as placeholders (key only). A concurrent insert of
+    the same key fails the caller's transaction on the unique constraint; the inbox then retries one by one."""
+    ids = dict(model._default_manager.filter(**{f"{key}__in": keys}).values_list(key, "pk"))
+    return ids | insert_rows(model, [{key: value} for value in sorted(keys - ids.keys())], key=key)
+
+
 def _relation_upsert(*, userid: str, contact: ExternalContact, values: dict, at: datetime) -> FollowRelation:
     require_id(userid, "userid")
     employee = _employee_ensure(userid)

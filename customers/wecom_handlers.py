@@ -10,8 +10,9 @@ from datetime import datetime
 from django.utils import timezone
 
 from customers.models import FollowRelation
-from customers.services import follow_relation_mark, follow_relation_upsert, wecom_time
-from scrm.wecom.dispatch import register
+from customers.services import FollowChange, follow_relations_apply
+from scrm.core.upsert import given, wecom_time
+from scrm.wecom.dispatch import batched, register
 from scrm.wecom.events import CallbackEvent
 
 logger = logging.getLogger(__name__)
@@ -23,45 +24,33 @@ def event_time(event: CallbackEvent) -> datetime:
     return wecom_time(event.create_time, field="CreateTime") or timezone.now()
 
 
+def follow_change(event: CallbackEvent) -> FollowChange:
+    """What an add, edit or delete event says of the employee × contact relation."""
+    at = event_time(event)
+    ids = {"userid": event.get("UserID"), "external_userid": event.get("ExternalUserID"), "at": at}
+    match event.change_type:
+        case "add_external_contact" | "add_half_external_contact":
+            # This add's channel: a re-add without a State must not keep the previous add's channel.
+            return FollowChange(**ids, values=given(added_at=at, state=event.get("State")))
+        case "del_external_contact":
+            return FollowChange(**ids, status=FollowRelation.Status.DELETED_BY_EMPLOYEE)
+        case "del_follow_user":
+            return FollowChange(**ids, status=FollowRelation.Status.DELETED_BY_CUSTOMER)
+    return FollowChange(**ids)  # edit_external_contact: the relation exists and is active as of ``at``
+
+
+def follow_events_apply(events: list[CallbackEvent]) -> None:
+    follow_relations_apply(changes=[follow_change(event) for event in events])
+
+
 @register(EVENT, "add_external_contact")
 @register(EVENT, "add_half_external_contact")
-def contact_added(event: CallbackEvent) -> None:
-    at = event_time(event)
-    follow_relation_upsert(
-        userid=event.get("UserID"),
-        external_userid=event.get("ExternalUserID"),
-        at=at,
-        added_at=at,
-        # This add's channel: a re-add without a State must not keep the previous add's channel.
-        state=event.get("State"),
-    )
-
-
 @register(EVENT, "edit_external_contact")
-def contact_edited(event: CallbackEvent) -> None:
-    follow_relation_upsert(
-        userid=event.get("UserID"), external_userid=event.get("ExternalUserID"), at=event_time(event)
-    )
-
-
 @register(EVENT, "del_external_contact")
-def contact_deleted_by_employee(event: CallbackEvent) -> None:
-    follow_relation_mark(
-        userid=event.get("UserID"),
-        external_userid=event.get("ExternalUserID"),
-        status=FollowRelation.Status.DELETED_BY_EMPLOYEE,
-        at=event_time(event),
-    )
-
-
 @register(EVENT, "del_follow_user")
-def contact_deleted_by_customer(event: CallbackEvent) -> None:
-    follow_relation_mark(
-        userid=event.get("UserID"),
-        external_userid=event.get("ExternalUserID"),
-        status=FollowRelation.Status.DELETED_BY_CUSTOMER,
-        at=event_time(event),
-    )
+@batched(follow_events_apply)
+def follow_event(event: CallbackEvent) -> None:
+    follow_events_apply([event])
 
 
 @register(EVENT, "transfer_fail")

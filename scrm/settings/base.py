@@ -126,7 +126,7 @@ REDIS_SOCKET_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "scrm.core.cache.RedisCache",  # one redis-py client per pool: see the module
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "scrm",
             "OPTIONS": REDIS_SOCKET_OPTIONS,

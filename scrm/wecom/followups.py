@@ -10,7 +10,7 @@ import logging
 from django.db import transaction
 
 from scrm.wecom.client import get_client
-from scrm.wecom.dispatch import register
+from scrm.wecom.dispatch import batched, register
 from scrm.wecom.errors import WeComError
 from scrm.wecom.events import CallbackEvent
 
@@ -25,6 +25,12 @@ def _after_commit(task, *args) -> None:
     transaction.on_commit(lambda: task.delay(*args))
 
 
+def schedule_contact_refreshes(events: list[CallbackEvent]) -> None:
+    for event in events:
+        schedule_contact_refresh(event)
+
+
+@batched(schedule_contact_refreshes)
 def schedule_contact_refresh(event: CallbackEvent) -> None:
     from scrm.wecom.tasks import refresh_contact
 

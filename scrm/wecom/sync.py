@@ -8,11 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TypeVar
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from scrm.core.db import commit_without_waiting_for_disk
 from scrm.core.errors import Conflict
 from scrm.wecom.client import WeComClient, get_client
 from scrm.wecom.errors import WeComConfigError, WeComError
@@ -165,7 +166,8 @@ def sync_contacts(client: WeComClient, state: SyncState, progress: Progress) -> 
             fetched = counts["fetched"] + len(contact_page.details)
             # The page (a few queries, not one per contact) and the position past it commit together.
             with transaction.atomic():
-                _commit_without_waiting_for_disk()
+                # A page lost in a crash is lost with its position, and fetched again: no need to wait for fsync.
+                commit_without_waiting_for_disk()
                 external_contacts_upsert_from_wecom(details=contact_page)
                 sync_save(state=state, position=position, counts={"fetched": fetched})
             counts["fetched"] = fetched
@@ -187,18 +189,6 @@ def sync_groups(client: WeComClient, state: SyncState, progress: Progress) -> di
             progress("groups", counts["fetched"])
         sync_save(state=state, position={"cursor": next_cursor} if next_cursor else {}, counts=counts)
     return counts
-
-
-def _commit_without_waiting_for_disk() -> None:
-    """PostgreSQL acknowledges this transaction's COMMIT before its WAL reaches the disk (asynchronous commit).
-
-    A sync page is a copy of WeCom's data saved together with the position past it, so a server crash can lose
-    only the last fraction of a second of pages *and* their positions together, and the next run fetches them
-    again. Nothing is ever half-written (atomicity is unchanged), and each page no longer waits for an fsync.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _pages(fetch: Callable[[str], dict], cursor: str) -> Iterator[tuple[dict, str]]:

@@ -4,21 +4,22 @@ from celery import shared_task
 
 from scrm.wecom.errors import WeComRateLimited, WeComTransientError
 from scrm.wecom.followups import contact_refresh, group_refresh, tags_refresh
-from scrm.wecom.services import inbox_event_process, inbox_events_due
+from scrm.wecom.services import inbox_drain, inbox_events_due
 
 MAX_WECOM_RETRIES = 6
 
 
 @shared_task(ignore_result=True)
-def process_inbox_event(event_id: int) -> None:
-    inbox_event_process(event_id=event_id)
+def drain_inbox() -> None:
+    inbox_drain()
 
 
 @shared_task(ignore_result=True)
 def retry_due_inbox_events() -> None:
-    """Beat tick: re-enqueue failed events whose backoff has passed (schedules are rows, not ETA tasks)."""
-    for event_id in inbox_events_due():
-        process_inbox_event.delay(event_id)
+    """Beat tick: take back events stuck with a dead worker, and drain if any event is due (failed ones whose
+    backoff has passed, or pending ones whose drain was lost). Schedules are rows, not ETA tasks."""
+    if inbox_events_due(limit=1):
+        inbox_drain()
 
 
 @shared_task(ignore_result=True)

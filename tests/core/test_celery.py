@@ -48,8 +48,8 @@ def test_worker_consumes_every_queue_and_writes_to_the_test_database(celery_work
 
 def test_tasks_are_routed_to_their_queues():
     from scrm.celery import app
-    from scrm.wecom.tasks import process_inbox_event
+    from scrm.wecom.tasks import drain_inbox
 
     router = app.amqp.router
-    assert router.route({}, process_inbox_event.name)["queue"].name == Queue.REALTIME
+    assert router.route({}, drain_inbox.name)["queue"].name == Queue.REALTIME
     assert router.route({}, ping.name)["queue"].name == Queue.DEFAULT

@@ -1,9 +1,11 @@
 """Inbox processing: claim once, handlers and status in one transaction, failures kept, retried and replayable."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import FollowRelation
@@ -15,6 +17,7 @@ from scrm.wecom.models import InboxEvent
 from scrm.wecom.services import (
     MAX_ATTEMPTS,
     STALE_CLAIM,
+    inbox_drain,
     inbox_event_process,
     inbox_event_receive,
     inbox_events_due,
@@ -206,3 +209,107 @@ def test_callback_to_worker_end_to_end(celery_worker, post_callback):
     assert list(FollowRelation.objects.values_list("contact__external_userid", "status")) == [
         ("wmGone", "deleted_by_customer")
     ]
+
+
+# ---- draining: batches, kicks, concurrent drains -----------------------------------------------------------------
+
+
+def receive_many(count: int, start: int = 0) -> list[InboxEvent]:
+    return [
+        receive(event_xml("change_external_contact", "del_follow_user", UserID="zhangsan", ExternalUserID=f"wm{n}"))
+        for n in range(start, start + count)
+    ]
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """The drains enqueued, counted instead of published (the worker itself is exercised end to end elsewhere)."""
+    from scrm.wecom import tasks
+
+    calls = []
+    monkeypatch.setattr(tasks.drain_inbox, "delay", lambda: calls.append("drain"))
+    return calls
+
+
+@pytest.mark.django_db
+def test_drain_processes_every_due_event_in_batches_oldest_first(handled, django_assert_max_num_queries):
+    receive_many(7)
+    not_due = receive(event_xml("change_external_contact", "del_follow_user", UserID="zhangsan", ExternalUserID="x"))
+    InboxEvent.objects.filter(pk=not_due.pk).update(status="failed", next_attempt_at=timezone.now() + timedelta(1))
+
+    assert inbox_drain(batch=3) == 7
+
+    assert handled == [f"wm{n}" for n in range(7)]
+    assert InboxEvent.objects.filter(status="done", attempts=1).count() == 7
+    assert InboxEvent.objects.get(pk=not_due.pk).status == "failed"  # its backoff has not passed
+    assert inbox_drain() == 0
+
+
+@pytest.mark.django_db
+def test_drain_keeps_a_failure_to_itself(handled):
+    rows = receive_many(3)
+
+    def fail_second(event):
+        if len(handled) == 2:
+            raise RuntimeError("boom")
+
+    dispatch.register("change_external_contact", "del_follow_user")(fail_second)
+    try:
+        assert inbox_drain() == 3
+    finally:
+        dispatch.unregister("change_external_contact", "del_follow_user", fail_second)
+
+    statuses = dict(InboxEvent.objects.values_list("pk", "status"))
+    assert [statuses[row.pk] for row in rows] == ["done", "failed", "done"]
+    assert sorted(Heartbeat.objects.values_list("key", flat=True)) == ["handled:1", "handled:3"]  # 2 rolled back
+
+
+@pytest.mark.django_db
+def test_a_burst_enqueues_one_drain_until_it_finishes(enqueued, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        receive_many(5)
+    assert enqueued == ["drain"]
+
+    assert inbox_drain() == 5  # finished: the next event needs a drain of its own
+    with django_capture_on_commit_callbacks(execute=True):
+        receive_many(1, start=5)
+    assert enqueued == ["drain", "drain"]
+
+
+@pytest.mark.django_db
+def test_a_drain_past_its_budget_hands_over_to_a_new_one(handled, enqueued):
+    receive_many(5)
+
+    assert inbox_drain(batch=2, budget=timedelta(0)) == 2
+
+    assert enqueued == ["drain"]
+    assert InboxEvent.objects.filter(status="pending").count() == 3
+
+
+@pytest.mark.django_db
+def test_the_beat_tick_drains_what_is_due(handled):
+    from scrm.wecom.tasks import retry_due_inbox_events
+
+    receive_many(2)  # as if their drain had been lost with the broker
+
+    retry_due_inbox_events()
+
+    assert InboxEvent.objects.filter(status="done").count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_drains_claim_different_events(enqueued):
+    from scrm.wecom.services import _claim
+
+    receive_many(6)  # not kicked (``enqueued``): a session worker would otherwise drain them
+    now = timezone.now()
+    with transaction.atomic():
+        first = _claim(now=now, limit=4)  # locked until this transaction ends
+        other = {}
+        thread = threading.Thread(target=lambda: other.update(rows=_claim(now=now, limit=4)) or connection.close())
+        thread.start()
+        thread.join(10)
+
+    assert len(first) == 4 and len(other["rows"]) == 2
+    assert not {row.pk for row in first} & {row.pk for row in other["rows"]}
