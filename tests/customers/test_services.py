@@ -7,12 +7,14 @@ from django.core.exceptions import ValidationError
 
 from customers.models import Employee, ExternalContact, FollowRelation
 from customers.services import (
+    FollowChange,
     employee_mark_resigned,
     employee_upsert,
     external_contact_upsert_from_wecom,
     external_contacts_upsert_from_wecom,
     follow_relation_mark,
     follow_relation_upsert,
+    follow_relations_apply,
 )
 
 pytestmark = pytest.mark.django_db
@@ -471,3 +473,79 @@ def test_out_of_order_news_does_not_undo_a_newer_change():
     )
     relation = FollowRelation.objects.get()
     assert (relation.status, relation.status_changed_at) == ("active", T0 + timedelta(3))
+
+
+# ---- follow_relations_apply: the batch form of follow_relation_upsert / follow_relation_mark --------------------
+
+DEL_C, DEL_E = FollowRelation.Status.DELETED_BY_CUSTOMER, FollowRelation.Status.DELETED_BY_EMPLOYEE
+
+
+def apply_one_by_one(changes):
+    for change in changes:
+        if change.status == FollowRelation.Status.ACTIVE:
+            follow_relation_upsert(
+                userid=change.userid, external_userid=change.external_userid, at=change.at, **change.values
+            )
+        else:
+            follow_relation_mark(
+                userid=change.userid, external_userid=change.external_userid, status=change.status, at=change.at
+            )
+
+
+def with_status_times():
+    return sorted((row["status"], row["status_changed_at"], row["state"]) for row in FollowRelation.objects.values())
+
+
+MIXED = [
+    FollowChange("zhangsan", "wmA", T0, values={"added_at": T0, "state": "store-1"}),  # new, then deleted
+    FollowChange("zhangsan", "wmA", T0 + timedelta(hours=1), status=DEL_C),
+    FollowChange("lisi", "wmB", T0 + timedelta(hours=2), status=DEL_E),  # never seen: recorded as ended
+    FollowChange("lisi", "wmB", T0 + timedelta(hours=1)),  # older than the deletion: ignored
+    FollowChange("wangwu", "wmC", T0),  # an edit of an unknown relation: created active
+    FollowChange("wangwu", "wmC", T0 + timedelta(hours=3), status=DEL_C),
+    FollowChange("wangwu", "wmC", T0 + timedelta(hours=4), values={"added_at": T0, "state": "again"}),  # re-added
+]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new rows", "existing rows"])
+def test_follow_relations_apply_has_the_outcome_of_the_single_row_services_in_order(existing):
+    if existing:  # the same changes against relations that already exist, some of them ended
+        apply_one_by_one([FollowChange("zhangsan", "wmA", T0 - timedelta(1)), FollowChange("lisi", "wmB", T0)])
+    apply_one_by_one(MIXED)
+    one_by_one, times = content(), with_status_times()
+    for model in (FollowRelation, ExternalContact, Employee):
+        model.objects.all().delete()
+    if existing:
+        apply_one_by_one([FollowChange("zhangsan", "wmA", T0 - timedelta(1)), FollowChange("lisi", "wmB", T0)])
+
+    follow_relations_apply(changes=MIXED)
+
+    assert content() == one_by_one
+    assert with_status_times() == times
+
+
+def test_follow_relations_apply_takes_a_fixed_number_of_queries(django_assert_max_num_queries):
+    changes = [FollowChange(f"u{n % 5}", f"wm{n}", T0, status=DEL_C) for n in range(100)]
+
+    with django_assert_max_num_queries(10):  # not one per change
+        follow_relations_apply(changes=changes)
+
+    assert (Employee.objects.count(), ExternalContact.objects.count()) == (5, 100)
+    assert FollowRelation.objects.filter(status=DEL_C, status_changed_at=T0).count() == 100
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        (FollowChange("", "wmX", T0), "userid"),
+        (FollowChange("zhangsan", "wm" + "x" * 63, T0), "external_userid"),
+        (FollowChange("zhangsan", "wmX", T0, values={"state": "s" * 65}), "state"),
+        (FollowChange("zhangsan", "wmX", T0, status="active-ish"), "status"),
+    ],
+)
+def test_follow_relations_apply_refuses_a_bad_change_and_writes_nothing(bad, field):
+    with pytest.raises(ValidationError) as error:
+        follow_relations_apply(changes=[FollowChange("zhangsan", "wmA", T0), bad])
+
+    assert field in error.value.message_dict
+    assert snapshot() == []

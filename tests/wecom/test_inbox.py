@@ -313,3 +313,27 @@ def test_concurrent_drains_claim_different_events(enqueued):
 
     assert len(first) == 4 and len(other["rows"]) == 2
     assert not {row.pk for row in first} & {row.pk for row in other["rows"]}
+
+
+@pytest.mark.django_db
+def test_drain_applies_a_run_of_follow_events_together(django_assert_max_num_queries):
+    receive_many(50)  # the customers app's own del_follow_user handler, which has a batch form
+
+    with django_assert_max_num_queries(25):  # one by one: a dozen per event, 600
+        assert inbox_drain() == 50
+
+    assert InboxEvent.objects.filter(status="done", attempts=1).count() == 50
+    assert FollowRelation.objects.filter(status="deleted_by_customer").count() == 50
+
+
+@pytest.mark.django_db
+def test_a_failing_batch_falls_back_to_one_by_one_and_the_failure_stays_with_its_event():
+    receive_many(4)
+    bad = receive(event_xml("change_external_contact", "del_follow_user", UserID="u" * 65, ExternalUserID="wmX"))
+
+    assert inbox_drain() == 5
+
+    assert InboxEvent.objects.filter(status="done").count() == 4
+    bad.refresh_from_db()
+    assert bad.status == "failed" and "userid" in bad.last_error
+    assert FollowRelation.objects.count() == 4
