@@ -5,47 +5,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('groups', '0001_initial'),
+        ("groups", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='customergroup',
-            name='chat_id',
-            field=models.CharField(max_length=64, verbose_name='chat id'),
+            model_name="customergroup",
+            name="chat_id",
+            field=models.CharField(max_length=64, verbose_name="chat id"),
         ),
         migrations.AlterField(
-            model_name='customergroup',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
+            model_name="customergroup",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
         ),
         migrations.AlterField(
-            model_name='customergroup',
-            name='owner_userid',
-            field=models.CharField(blank=True, max_length=64, verbose_name='owner userid'),
+            model_name="customergroup",
+            name="owner_userid",
+            field=models.CharField(blank=True, max_length=64, verbose_name="owner userid"),
         ),
         migrations.AlterField(
-            model_name='groupmember',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
+            model_name="groupmember",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
         ),
         migrations.AlterField(
-            model_name='groupmember',
-            name='group',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='members', to='groups.customergroup', verbose_name='customer group'),
+            model_name="groupmember",
+            name="group",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="members",
+                to="groups.customergroup",
+                verbose_name="customer group",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customergroup',
-            index=models.Index(fields=['owner_userid'], name='groups_group_owner'),
+            model_name="customergroup",
+            index=models.Index(fields=["owner_userid"], name="groups_group_owner"),
         ),
         migrations.AddIndex(
-            model_name='customergroup',
-            index=models.Index(fields=['created_at'], name='groups_group_created'),
+            model_name="customergroup",
+            index=models.Index(fields=["created_at"], name="groups_group_created"),
         ),
         migrations.AddConstraint(
-            model_name='customergroup',
-            constraint=models.UniqueConstraint(fields=('chat_id',), name='groups_group_chat_id_uniq'),
+            model_name="customergroup",
+            constraint=models.UniqueConstraint(fields=("chat_id",), name="groups_group_chat_id_uniq"),
         ),
     ]

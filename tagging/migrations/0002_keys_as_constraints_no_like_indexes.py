@@ -4,38 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tagging', '0001_initial'),
+        ("tagging", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='tag',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
+            model_name="tag",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
         ),
         migrations.AlterField(
-            model_name='tag',
-            name='tag_id',
-            field=models.CharField(max_length=64, verbose_name='WeCom tag id'),
+            model_name="tag",
+            name="tag_id",
+            field=models.CharField(max_length=64, verbose_name="WeCom tag id"),
         ),
         migrations.AlterField(
-            model_name='taggroup',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
+            model_name="taggroup",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
         ),
         migrations.AlterField(
-            model_name='taggroup',
-            name='group_id',
-            field=models.CharField(max_length=64, verbose_name='WeCom tag group id'),
+            model_name="taggroup",
+            name="group_id",
+            field=models.CharField(max_length=64, verbose_name="WeCom tag group id"),
         ),
         migrations.AddConstraint(
-            model_name='tag',
-            constraint=models.UniqueConstraint(fields=('tag_id',), name='tagging_tag_tag_id_uniq'),
+            model_name="tag",
+            constraint=models.UniqueConstraint(fields=("tag_id",), name="tagging_tag_tag_id_uniq"),
         ),
         migrations.AddConstraint(
-            model_name='taggroup',
-            constraint=models.UniqueConstraint(fields=('group_id',), name='tagging_taggroup_group_id_uniq'),
+            model_name="taggroup",
+            constraint=models.UniqueConstraint(fields=("group_id",), name="tagging_taggroup_group_id_uniq"),
         ),
     ]
