@@ -37,7 +37,7 @@ def dead_redis_url():
 def test_readyz_names_a_dead_redis_as_cache_and_broker(client, dead_redis_url):
     dead_cache = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "scrm.core.cache.RedisCache",
             "LOCATION": dead_redis_url,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
@@ -64,7 +64,7 @@ def test_readyz_names_a_dead_redis_as_cache_and_broker(client, dead_redis_url):
 @pytest.mark.redis
 @pytest.mark.django_db
 def test_readyz_ok_on_a_live_redis(client, settings):
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings.CACHES["default"]["BACKEND"] == "scrm.core.cache.RedisCache"
     assert celery_app.conf.broker_url.startswith("redis://")
 
     response = client.get("/readyz")

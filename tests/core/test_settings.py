@@ -93,7 +93,7 @@ def test_redis_url_makes_redis_broker_backend_and_cache(tmp_path):
     loaded = load_settings(tmp_path, REDIS_URL="redis://cache.internal:6380/2", TIME_ZONE="UTC")
 
     assert loaded["broker"] == loaded["backend"] == "redis://cache.internal:6380/2"
-    assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert loaded["cache"] == "scrm.core.cache.RedisCache"
     assert loaded["cache_location"] == "redis://cache.internal:6380/2"
     assert loaded["engine"] == "django.db.backends.sqlite3"
     assert not (tmp_path / "var" / "broker").exists()
@@ -139,9 +139,19 @@ def test_tests_really_run_on_postgresql():
 def test_tests_really_run_on_redis():
     cache.set("settings-probe", {"ok": 1}, timeout=30)
 
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings.CACHES["default"]["BACKEND"] == "scrm.core.cache.RedisCache"
     assert cache.get("settings-probe") == {"ok": 1}
     assert celery_app.conf.broker_url == settings.REDIS_URL
     with celery_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1)
         assert conn.default_channel.client.ping() is True
+
+
+@pytest.mark.redis
+def test_the_redis_cache_keeps_one_client_per_pool_and_behaves_as_django_s():
+    client = cache._cache.get_client(write=True)
+
+    assert cache.add("cache-probe", 1, timeout=30) is True
+    assert cache.add("cache-probe", 2, timeout=30) is False  # SET NX: the first writer wins
+    assert cache.get("cache-probe") == 1
+    assert cache._cache.get_client(write=True) is client  # not a new redis.Redis per call
