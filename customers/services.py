@@ -72,16 +72,6 @@ def employee_mark_resigned(*, userid: str) -> Employee:
 # ---- external contacts -------------------------------------------------------------------------------------------
 
 
-def external_contact_ensure(*, external_userid: str) -> ExternalContact:
-    """The contact row, as a placeholder (external_userid only) if we have not seen it yet."""
-    require_id(external_userid, "external_userid")
-    with transaction.atomic():
-        contact, _created = lock_or_create(
-            ExternalContact, lookup={"external_userid": external_userid}, defaults={}, lock=False
-        )
-    return contact
-
-
 def external_contact_upsert_from_wecom(*, detail: dict, follow_userid: str | None = None) -> ExternalContact:
     """Apply one contact's WeCom detail, in either shape WeCom returns it:
 
@@ -133,8 +123,9 @@ def contact_page_parse(*, details: list[dict]) -> ContactPage:
             page.relations[key] = {**page.relations.get(key, {}), **relation_values}
     for external_userid, values in page.contacts.items():
         _check_values(ExternalContact, {**values, "external_userid": external_userid})
-    for (userid, _external_userid), values in page.relations.items():
+    for userid in {userid for userid, _external_userid in page.relations}:
         _check_values(Employee, {"userid": userid})
+    for values in page.relations.values():
         _check_values(FollowRelation, values)
     return page
 
@@ -264,10 +255,7 @@ def _bulk_upsert(*, page: ContactPage, at: datetime) -> dict[str, int]:
     contact_ids |= insert_rows(ExternalContact, new_contacts, key="external_userid")
     _bulk_update(ExternalContact, changed_contacts, contact_fields, at)
 
-    userids = {userid for userid, _external_userid in page.relations}
-    employee_ids = dict(Employee.objects.filter(userid__in=list(userids)).values_list("userid", "pk"))
-    placeholders = [{"userid": userid} for userid in sorted(userids - set(employee_ids))]
-    employee_ids |= insert_rows(Employee, placeholders, key="userid")
+    employee_ids = _ids_ensured(Employee, "userid", {userid for userid, _external_userid in page.relations})
 
     # A new contact has no relations to read.
     known = {
@@ -353,9 +341,8 @@ def follow_relation_upsert(
         added_at=added_at,
         wecom_tag_ids=wecom_tag_ids,
     )
-    with transaction.atomic():
-        contact = external_contact_ensure(external_userid=external_userid)
-        return _relation_upsert(userid=userid, contact=contact, values=values, at=at)
+    change = FollowChange(userid=userid, external_userid=external_userid, at=at, values=values)
+    return follow_relations_apply(changes=[change])[0]
 
 
 def follow_relation_mark(
@@ -364,21 +351,10 @@ def follow_relation_mark(
     """Record that a relation ended (deleted by either side, or transferred) at ``at``. The row is kept; a
     relation we never saw is recorded as already ended. Marking again, or with news older than the relation's
     last change, changes nothing."""
-    if status not in INACTIVE_STATUSES:
+    if status not in INACTIVE_STATUSES:  # here "active" would mean an upsert: refuse it rather than guess
         raise ValidationError({"status": _("A follow relation can only be marked deleted or transferred.")})
-    require_id(userid, "userid")
-    require_id(external_userid, "external_userid")
-    with transaction.atomic():
-        employee = _employee_ensure(userid)
-        contact = external_contact_ensure(external_userid=external_userid)
-        relation, created = lock_or_create(
-            FollowRelation,
-            lookup={"employee": employee, "contact": contact},
-            defaults={"status": status, "status_changed_at": at},
-        )
-        if not created and relation.status != status and not _is_stale(relation, at):
-            update_changed(relation, {"status": status, "status_changed_at": at})
-    return relation
+    change = FollowChange(userid=userid, external_userid=external_userid, at=at, status=status)
+    return follow_relations_apply(changes=[change])[0]
 
 
 @dataclass(frozen=True)
@@ -393,10 +369,13 @@ class FollowChange:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-def follow_relations_apply(*, changes: list[FollowChange]) -> None:
-    """The batch form of ``follow_relation_upsert`` (active) and ``follow_relation_mark`` (ended): the same outcome
-    as applying each change in order, in a handful of queries for the whole list (read and create the employees
-    and contacts, lock the relations, insert the new ones, update the changed ones). All or nothing."""
+def follow_relations_apply(*, changes: list[FollowChange]) -> list[FollowRelation]:
+    """Apply each change in order, in a handful of queries for the whole list (read and create the employees and
+    contacts, lock the relations, insert the new ones, update the changed ones); returns each change's relation.
+    All or nothing. ``follow_relation_upsert`` and ``follow_relation_mark`` are its one-change forms.
+
+    A new relation is created active with the change's values, or already ended. A later change to an existing
+    one sets its values and, unless the relation changed status after ``at`` (older news), its status."""
     for change in changes:
         require_id(change.userid, "userid")
         require_id(change.external_userid, "external_userid")
@@ -419,7 +398,7 @@ def follow_relations_apply(*, changes: list[FollowChange]) -> None:
         for change in changes:
             pair = (employee_ids[change.userid], contact_ids[change.external_userid])
             relation = relations.get(pair)
-            if relation is None:  # created as follow_relation_upsert / follow_relation_mark would create it
+            if relation is None:
                 values = change.values if change.status == FollowRelation.Status.ACTIVE else {}
                 relation = relations[pair] = FollowRelation(
                     employee_id=pair[0], contact_id=pair[1], **values, status=change.status, status_changed_at=change.at
@@ -431,6 +410,7 @@ def follow_relations_apply(*, changes: list[FollowChange]) -> None:
                 fields.update(updates)
         FollowRelation.objects.bulk_create(new)
         _bulk_update(FollowRelation, list(changed.values()), fields, timezone.now())
+    return [relations[(employee_ids[change.userid], contact_ids[change.external_userid])] for change in changes]
 
 
 def _follow_change_updates(relation: FollowRelation, change: FollowChange) -> dict[str, Any]:

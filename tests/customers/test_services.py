@@ -475,53 +475,50 @@ def test_out_of_order_news_does_not_undo_a_newer_change():
     assert (relation.status, relation.status_changed_at) == ("active", T0 + timedelta(3))
 
 
-# ---- follow_relations_apply: the batch form of follow_relation_upsert / follow_relation_mark --------------------
+# ---- follow_relations_apply: what follow_relation_upsert / follow_relation_mark do, a list at a time -------------
 
 DEL_C, DEL_E = FollowRelation.Status.DELETED_BY_CUSTOMER, FollowRelation.Status.DELETED_BY_EMPLOYEE
-
-
-def apply_one_by_one(changes):
-    for change in changes:
-        if change.status == FollowRelation.Status.ACTIVE:
-            follow_relation_upsert(
-                userid=change.userid, external_userid=change.external_userid, at=change.at, **change.values
-            )
-        else:
-            follow_relation_mark(
-                userid=change.userid, external_userid=change.external_userid, status=change.status, at=change.at
-            )
+H = timedelta(hours=1)
 
 
 def with_status_times():
-    return sorted((row["status"], row["status_changed_at"], row["state"]) for row in FollowRelation.objects.values())
+    return sorted(
+        (row["status"], row["status_changed_at"], row["state"], row["added_at"])
+        for row in FollowRelation.objects.values()
+    )
 
 
 MIXED = [
     FollowChange("zhangsan", "wmA", T0, values={"added_at": T0, "state": "store-1"}),  # new, then deleted
-    FollowChange("zhangsan", "wmA", T0 + timedelta(hours=1), status=DEL_C),
-    FollowChange("lisi", "wmB", T0 + timedelta(hours=2), status=DEL_E),  # never seen: recorded as ended
-    FollowChange("lisi", "wmB", T0 + timedelta(hours=1)),  # older than the deletion: ignored
+    FollowChange("zhangsan", "wmA", T0 + H, status=DEL_C),
+    FollowChange("lisi", "wmB", T0 + 2 * H, status=DEL_E),  # never seen: recorded as ended
+    FollowChange("lisi", "wmB", T0 + H),  # older than the deletion: ignored
     FollowChange("wangwu", "wmC", T0),  # an edit of an unknown relation: created active
-    FollowChange("wangwu", "wmC", T0 + timedelta(hours=3), status=DEL_C),
-    FollowChange("wangwu", "wmC", T0 + timedelta(hours=4), values={"added_at": T0, "state": "again"}),  # re-added
+    FollowChange("wangwu", "wmC", T0 + 3 * H, status=DEL_C),
+    FollowChange("wangwu", "wmC", T0 + 4 * H, values={"added_at": T0, "state": "again"}),  # re-added
 ]
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new rows", "existing rows"])
-def test_follow_relations_apply_has_the_outcome_of_the_single_row_services_in_order(existing):
-    if existing:  # the same changes against relations that already exist, some of them ended
-        apply_one_by_one([FollowChange("zhangsan", "wmA", T0 - timedelta(1)), FollowChange("lisi", "wmB", T0)])
-    apply_one_by_one(MIXED)
-    one_by_one, times = content(), with_status_times()
-    for model in (FollowRelation, ExternalContact, Employee):
-        model.objects.all().delete()
-    if existing:
-        apply_one_by_one([FollowChange("zhangsan", "wmA", T0 - timedelta(1)), FollowChange("lisi", "wmB", T0)])
+def test_follow_relations_apply_applies_each_change_in_order(existing):
+    if existing:  # the same changes against relations that already exist and are active
+        follow_relations_apply(
+            changes=[FollowChange("zhangsan", "wmA", T0 - timedelta(1)), FollowChange("lisi", "wmB", T0)]
+        )
 
-    follow_relations_apply(changes=MIXED)
+    relations = follow_relations_apply(changes=MIXED)
 
-    assert content() == one_by_one
-    assert with_status_times() == times
+    assert with_status_times() == [
+        ("active", T0 + 4 * H, "again", T0),
+        (DEL_C, T0 + H, "store-1", T0),
+        (DEL_E, T0 + 2 * H, "", None),
+    ]
+    assert (Employee.objects.count(), ExternalContact.objects.count(), FollowRelation.objects.count()) == (3, 3, 3)
+    assert [(r.employee.userid, r.contact.external_userid, r.status) for r in relations[1::2]] == [
+        ("zhangsan", "wmA", DEL_C),
+        ("lisi", "wmB", DEL_E),
+        ("wangwu", "wmC", "active"),
+    ]  # each change's relation, as it stands at the end of the list (wmC was re-added after its deletion)
 
 
 def test_follow_relations_apply_takes_a_fixed_number_of_queries(django_assert_max_num_queries):
