@@ -123,7 +123,8 @@ def inbox_event_process(*, event_id: int, now: datetime | None = None) -> str | 
     )
     if not claimed:
         return None
-    return _process_claimed(InboxEvent.objects.get(pk=event_id), now=now)
+    row = InboxEvent.objects.get(pk=event_id)
+    return _process_claimed(row, CallbackEvent.from_payload(row.payload), now=now)
 
 
 def _due(now: datetime) -> Q:
@@ -156,13 +157,13 @@ def _process_claimed_rows(rows: list[InboxEvent]) -> None:
         event = CallbackEvent.from_payload(row.payload)
         forms = batch_form(handlers_for(event))
         if forms is None:
-            _process_claimed(row)
+            _process_claimed(row, event)
         else:
             batches[forms].append((row, event))
     for forms, items in batches.items():
         if len(items) == 1 or not _process_together(forms, items):
-            for row, _event in items:
-                _process_claimed(row)
+            for row, event in items:
+                _process_claimed(row, event)
 
 
 def _process_together(forms: tuple[BatchHandler, ...], items: list[tuple[InboxEvent, CallbackEvent]]) -> bool:
@@ -172,20 +173,17 @@ def _process_together(forms: tuple[BatchHandler, ...], items: list[tuple[InboxEv
             commit_without_waiting_for_disk()  # as in _process_claimed: the claims are durable
             for apply_batch in forms:
                 apply_batch(events)
-            InboxEvent.objects.filter(pk__in=[row.pk for row, _event in items]).update(
-                status=Status.DONE, processed_at=timezone.now(), last_error="", next_attempt_at=None
-            )
+            _record_success([row.pk for row, _event in items], Status.DONE)
     except Exception:
         logger.info("A batch of %s WeCom events failed; processing them one by one", len(items), exc_info=True)
         return False
     return True
 
 
-def _process_claimed(row: InboxEvent, *, now: datetime | None = None) -> str:
+def _process_claimed(row: InboxEvent, event: CallbackEvent, *, now: datetime | None = None) -> str:
     """Run the handlers of a claimed event in one transaction with its new status; a failure rolls the handlers
     back and records the error with the time of the next attempt."""
     now = now or timezone.now()
-    event = CallbackEvent.from_payload(row.payload)
     handlers = handlers_for(event)
     try:
         with transaction.atomic():
@@ -194,9 +192,7 @@ def _process_claimed(row: InboxEvent, *, now: datetime | None = None) -> str:
             for handler in handlers:
                 handler(event)
             status = Status.DONE if handlers else Status.UNHANDLED
-            InboxEvent.objects.filter(pk=row.pk).update(
-                status=status, processed_at=timezone.now(), last_error="", next_attempt_at=None
-            )
+            _record_success([row.pk], status)
     except Exception as exc:
         exhausted = row.attempts >= MAX_ATTEMPTS
         InboxEvent.objects.filter(pk=row.pk).update(
@@ -217,6 +213,12 @@ def _process_claimed(row: InboxEvent, *, now: datetime | None = None) -> str:
     if not handlers:
         logger.info("WeCom event %s (%s/%s) has no handler yet", row.pk, event.event, event.change_type)
     return status
+
+
+def _record_success(pks: list[int], status: str) -> None:
+    InboxEvent.objects.filter(pk__in=pks).update(
+        status=status, processed_at=timezone.now(), last_error="", next_attempt_at=None
+    )
 
 
 def inbox_events_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
