@@ -31,6 +31,8 @@ import time
 import uuid
 from pathlib import Path
 
+from common import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 VENV_BIN = Path(sys.executable).parent
@@ -103,7 +105,7 @@ def main() -> int:
         print("the database already holds inbox events: use an empty one or --flush", file=sys.stderr)
         return 2
 
-    port = args.port or _free_port()
+    port = args.port or free_port()
     deadline = time.monotonic() + args.timeout
     processes: list[subprocess.Popen] = []
     logs = Path(var_dir)
@@ -174,14 +176,6 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_http(port: int, deadline: float) -> None:

@@ -20,13 +20,14 @@ import os
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -82,12 +83,6 @@ def main() -> int:
     finally:
         os.killpg(sim.pid, signal.SIGINT)
         sim.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def read_bulk_banner(sim: subprocess.Popen) -> dict[str, int]:
