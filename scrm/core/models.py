@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -31,3 +32,37 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class AuditLog(models.Model):
+    """Who did what to which record, and when: every change staff make through a service, and every time
+    someone saw a customer's full phone number. Append-only; viewable (not editable) in the admin."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # kept when the user is deleted, and names the system for changes made by jobs and callbacks
+    actor_label = models.CharField(_("who (as recorded)"), max_length=150)
+    action = models.CharField(_("action"), max_length=32)
+    target_type = models.CharField(_("record type"), max_length=64)
+    target_id = models.CharField(_("record id"), max_length=64)
+    target_repr = models.CharField(_("record"), max_length=255, blank=True)
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    at = models.DateTimeField(_("when"))
+
+    class Meta:
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "-at"], name="core_audit_target"),
+            models.Index(fields=["at"], name="core_audit_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} {self.action} {self.target_type}#{self.target_id}"

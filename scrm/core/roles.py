@@ -22,6 +22,8 @@ class Role:
     # app label → default actions ("view", "add", "change", "delete") on each of its models, or "*" for every
     # permission of the app including custom ones (a custom one like "view_full_phone" is not a "view")
     apps: dict[str, frozenset[str]]
+    # "app_label.model" → actions on that model, instead of its app's default
+    models: dict[str, frozenset[str]] = field(default_factory=dict)
     # extra "app_label.codename" permissions outside the action scheme (e.g. customers.view_full_phone)
     extra: frozenset[str] = field(default_factory=frozenset)
 
@@ -41,10 +43,16 @@ ROLES: dict[str, Role] = {
     SALES: Role(
         label=_("Sales (销售)"),
         apps={
-            "customers": frozenset({"view", "add", "change"}),
+            "customers": frozenset({"view"}),
             "tagging": frozenset({"view"}),
             "groups": frozenset({"view"}),
             "sop": frozenset({"view"}),
+        },
+        # which customers: only those they follow (customers.selectors.customers_visible_to)
+        models={
+            "customers.customer": frozenset({"view", "add", "change"}),
+            "customers.timelineentry": frozenset({"view", "add"}),
+            "customers.order": frozenset({"view", "add"}),
         },
     ),
 }
@@ -53,7 +61,7 @@ ROLES: dict[str, Role] = {
 def role_grants(role: Role, *, app_label: str, model: str, codename: str) -> bool:
     if f"{app_label}.{codename}" in role.extra:
         return True
-    actions = role.apps.get(app_label, frozenset())
+    actions = role.models.get(f"{app_label}.{model}", role.apps.get(app_label, frozenset()))
     return "*" in actions or any(codename == f"{action}_{model}" for action in actions)
 
 

@@ -95,7 +95,7 @@ def wecom_time(value: Any, *, field: str) -> datetime | None:
 
 def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: str = "") -> dict[Any, int]:
     """Insert validated rows (attname → plain value; other fields take their defaults, ``auto_now`` fields now)
-    in one statement; with ``key``, returns ``{row[key]: pk}``.
+    in one statement; with ``key``, returns ``{row[key]: pk}`` (``key="pk"``: the new pks, in the rows' order).
 
     ``bulk_create`` prepares every value through its field, and at a page of contacts with their relations that
     per-value work (not PostgreSQL) was what limited the full WeCom sync. Here the values are plain Python that
@@ -110,7 +110,9 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
     if connection.vendor != "postgresql":
         objs = [model(**row) for row in rows]
         model._default_manager.bulk_create(objs)
-        return {getattr(obj, meta.get_field(key).attname): obj.pk for obj in objs} if key else {}
+        return (
+            {getattr(obj, meta.get_field(key).attname if key != "pk" else "pk"): obj.pk for obj in objs} if key else {}
+        )
     now = timezone.now()
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     columns = []
@@ -131,6 +133,7 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
         if not key:
             cursor.execute(sql, columns)
             return {}
-        returning = ", ".join(connection.ops.quote_name(name) for name in (meta.pk.column, meta.get_field(key).column))
+        key_column = meta.pk.column if key == "pk" else meta.get_field(key).column
+        returning = ", ".join(connection.ops.quote_name(name) for name in (meta.pk.column, key_column))
         cursor.execute(f"{sql} RETURNING {returning}", columns)
         return {row_key: pk for pk, row_key in cursor.fetchall()}

@@ -15,16 +15,31 @@ def perms(group_name: str) -> set[str]:
 CRUD = ("view", "add", "change", "delete")
 # Every model of the business apps and the gateway, as they stand now.
 BUSINESS_MODELS = {
-    "customers": ("employee", "externalcontact", "followrelation"),
+    "customers": (
+        "employee",
+        "externalcontact",
+        "followrelation",
+        "customer",
+        "customermerge",
+        "membertier",
+        "opportunitystage",
+        "order",
+        "stagechange",
+        "timelineentry",
+    ),
     "groups": ("customergroup", "groupmember"),
     "tagging": ("taggroup", "tag"),
     "wecom": ("inboxevent", "syncstate"),
 }
-OPS_NOW = {"core.view_heartbeat"} | {
+OPS_NOW = {"core.view_heartbeat", "core.view_auditlog", "customers.view_full_phone"} | {
     f"{app}.{action}_{model}" for app, models in BUSINESS_MODELS.items() for model in models for action in CRUD
 }
 SALES_NOW = {
-    *(f"customers.{action}_{model}" for model in BUSINESS_MODELS["customers"] for action in ("view", "add", "change")),
+    *(f"customers.view_{model}" for model in BUSINESS_MODELS["customers"]),
+    "customers.add_customer",
+    "customers.change_customer",
+    "customers.add_timelineentry",
+    "customers.add_order",
     *(f"groups.view_{model}" for model in BUSINESS_MODELS["groups"]),
     *(f"tagging.view_{model}" for model in BUSINESS_MODELS["tagging"]),
 }
@@ -47,6 +62,8 @@ def test_migrate_leaves_both_roles_with_their_permissions():
         (SALES, "customers", "customer", "view_customer", True),
         (SALES, "customers", "customer", "change_customer", True),
         (SALES, "customers", "customer", "delete_customer", False),
+        (SALES, "customers", "membertier", "change_membertier", False),
+        (SALES, "customers", "timelineentry", "add_timelineentry", True),
         (SALES, "customers", "customer", "view_full_phone", False),  # custom, not a "view"
         (SALES, "sop", "sopplan", "add_sopplan", False),
         (SALES, "wecom", "inboxevent", "view_inboxevent", False),

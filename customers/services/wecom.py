@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Employee, ExternalContact, FollowRelation, validate_list_fields
+from customers.services.identity import contacts_link_customers
 from scrm.core.upsert import (
     as_int,
     as_text,
@@ -94,6 +95,9 @@ def external_contact_upsert_from_wecom(*, detail: dict, follow_userid: str | Non
             update_changed(contact, {**values, "synced_at": contact.synced_at or now})
         for userid, relation_values in follows:
             _relation_upsert(userid=userid, contact=contact, values=relation_values, at=now)
+        contacts_link_customers(contact_ids=[contact.pk])
+    if contact.customer_id is None:
+        contact.refresh_from_db(fields=["customer"])
     return contact
 
 
@@ -283,6 +287,7 @@ def _bulk_upsert(*, page: ContactPage, at: datetime) -> dict[str, int]:
             relation_fields.update(changed)
     insert_rows(FollowRelation, new_relations)
     _bulk_update(FollowRelation, changed_relations, relation_fields, at)
+    contacts_link_customers(contact_ids=contact_ids.values())
     return {
         "contacts_created": len(new_contacts),
         "contacts_updated": len(changed_contacts),
@@ -410,6 +415,7 @@ def follow_relations_apply(*, changes: list[FollowChange]) -> list[FollowRelatio
                 fields.update(updates)
         FollowRelation.objects.bulk_create(new)
         _bulk_update(FollowRelation, list(changed.values()), fields, timezone.now())
+        contacts_link_customers(contact_ids=contact_ids.values())
     return [relations[(employee_ids[change.userid], contact_ids[change.external_userid])] for change in changes]
 
 

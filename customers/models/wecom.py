@@ -1,10 +1,11 @@
 """WeCom-side records of people: employees (成员), external contacts (外部联系人) and who follows whom.
 
-WeCom owns these rows: callbacks and the full sync keep them current through ``customers.services``. The
-phone-keyed ``Customer`` (and its timeline, orders, stages) comes with a later issue; it will link to
-``ExternalContact`` with a ``customer`` foreign key on the contact, so nothing here has to change shape.
+WeCom owns these rows: callbacks and the full sync keep them current through ``customers.services``. Each
+external contact belongs to one phone-keyed ``Customer`` (``contact.customer``); a merge moves contacts, and with
+them their follow relations, tags and group memberships.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -45,6 +46,15 @@ class Employee(TimeStampedModel):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     # Not a URLField: the URL comes from WeCom and is only displayed; refusing an odd one would drop the event.
     avatar = models.CharField(_("avatar"), max_length=URL_LENGTH, blank=True)
+    # The staff login of this employee: what a sales user may see is what their employee follows.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("login"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="employee",
+    )
 
     class Meta:
         verbose_name = _("employee")
@@ -67,7 +77,8 @@ class Employee(TimeStampedModel):
 class ExternalContact(TimeStampedModel):
     """A WeCom external contact (外部联系人/客户). One row per external_userid, however many employees follow it.
 
-    Later: ``customer = ForeignKey("customers.Customer", null=True)`` joins it to the phone-keyed customer.
+    ``customer`` joins it to the phone-keyed customer; every contact gets one as soon as it is stored (null only
+    in the moment between the two inserts).
     """
 
     class Type(models.IntegerChoices):
@@ -91,6 +102,14 @@ class ExternalContact(TimeStampedModel):
     position = models.CharField(_("position"), max_length=255, blank=True)
     # When the WeCom detail (externalcontact/get or batch/get_by_user) last landed; null = placeholder only.
     synced_at = models.DateTimeField(_("detail synced at"), null=True, blank=True)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="contacts",
+    )
 
     class Meta:
         verbose_name = _("external contact")

@@ -1,0 +1,82 @@
+"""Phone numbers, the key that joins calls, SMS and WeCom chats into one customer: normalized to E.164.
+
+``phone_normalize`` is on the import's hot path (a million rows), and ``phonenumbers.parse`` costs about 50 µs.
+Almost every number here is a mainland mobile, so those take a fast path checked against the same pattern
+phonenumbers itself uses for a valid CN mobile; everything else (landlines, other regions, odd punctuation) goes
+through phonenumbers. Both paths give the same answer for the same input (tested).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_REGION = "CN"
+E164_MAX_LENGTH = 16  # "+" and at most 15 digits
+
+_CN_MOBILE = re.compile(
+    f"(?:{phonenumbers.PhoneMetadata.metadata_for_region(DEFAULT_REGION).mobile.national_number_pattern})"
+)
+_SIMPLE_CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1\d{10})")
+_SEPARATORS = str.maketrans("", "", " -()\u00a0")
+
+
+def phone_normalize(raw: str, *, region: str = DEFAULT_REGION) -> str:
+    """``raw`` as E.164 (``+8613812345678``); raises ValidationError saying why it is not a phone number."""
+    text = (raw or "").strip().translate(_SEPARATORS)
+    if not text:
+        raise ValidationError(_("The phone number is empty."), code="required")
+    if region == DEFAULT_REGION:
+        simple = _SIMPLE_CN_MOBILE.fullmatch(text)
+        if simple and _CN_MOBILE.fullmatch(simple.group(1)):
+            return "+86" + simple.group(1)
+    return _parse(text, region)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str, region: str) -> str:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(
+            _("“%(value)s” is not a phone number."), code="invalid", params={"value": text[:32]}
+        ) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(
+            _("“%(value)s” is not a valid phone number for its region."), code="invalid", params={"value": text[:32]}
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_or_none(raw: str, *, region: str = DEFAULT_REGION) -> str | None:
+    """The E.164 form, or None for anything that is not a valid number (remark mobiles are free text)."""
+    try:
+        return phone_normalize(raw, region=region)
+    except ValidationError:
+        return None
+
+
+def phone_mask(e164: str) -> str:
+    """``+8613812345678`` → ``138****1234``: the national number with its middle hidden (mainland numbers
+    without the country code, as staff write them; others keep theirs)."""
+    if not e164:
+        return ""
+    national = e164[3:] if e164.startswith("+86") else e164
+    if len(national) <= 7:
+        return national[:2] + "*" * max(len(national) - 4, 1) + national[-2:]
+    return national[:3] + "****" + national[-4:]
+
+
+def phone_display(e164: str) -> str:
+    """The unmasked form staff read: mainland numbers without +86."""
+    return e164[3:] if e164.startswith("+86") else e164
+
+
+def last4_or_none(query: str) -> str | None:
+    """A search for exactly four digits means "the number ends with these"."""
+    text = query.strip()
+    return text if len(text) == 4 and text.isdigit() else None

@@ -1,0 +1,231 @@
+"""Customers: creating them, binding phone numbers, merging two into one, and the profile fields staff edit.
+
+One customer per phone number is the database's rule (a partial unique index). Binding a number that another
+customer already holds does not fail: the two are the same person, so they merge, and the merge is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import (
+    Customer,
+    CustomerMerge,
+    ExternalContact,
+    FollowRelation,
+    Order,
+    StageChange,
+    TimelineEntry,
+)
+from customers.models.customer import lifecycle_rank
+from customers.phones import phone_normalize, phone_or_none
+from scrm.core.services import audit_record
+from scrm.core.upsert import insert_rows
+
+EDITABLE_FIELDS = ("name", "owner", "marketing_opt_out", "referred_by")
+
+
+def customer_create(
+    *, phone: str = "", name: str = "", owner=None, origin: str = Customer.Origin.MANUAL, actor=None
+) -> Customer:
+    """A new customer; a number another customer holds is refused (bind it to that customer instead)."""
+    customer = Customer(name=name, owner=owner, origin=origin, phone=phone_normalize(phone) if phone else "")
+    customer.full_clean()  # the unique phone included: a clear message instead of an IntegrityError
+    with transaction.atomic():
+        customer.save()
+        audit_record(actor=actor, action="create", target=customer, changes={"phone": customer.masked_phone})
+    return customer
+
+
+def customer_update(*, customer: Customer, actor, **values: Any) -> list[str]:
+    """Set the profile fields staff may edit (``EDITABLE_FIELDS``); returns the names that changed."""
+    unknown = set(values) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: _("This field cannot be changed here.") for name in sorted(unknown)})
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        changes = {
+            name: [getattr(locked, name), value] for name, value in values.items() if getattr(locked, name) != value
+        }
+        if not changes:
+            return []
+        for name, (_old, new) in changes.items():
+            setattr(locked, name, new)
+        locked.full_clean()
+        locked.save(update_fields=[*changes, "updated_at"])
+        audit_record(actor=actor, action="update", target=locked, changes=changes)
+    for name in changes:
+        setattr(customer, name, getattr(locked, name))
+    return list(changes)
+
+
+def customer_bind_phone(*, customer: Customer, phone: str, actor=None, reason: str = "") -> Customer:
+    """Give ``customer`` this phone number; returns the customer that holds it afterwards.
+
+    - a free number is set (a customer that had another one is refused: two numbers are two identities, which
+      staff merge explicitly if they are one person);
+    - a number another customer holds means they are one person: ``customer`` merges into that holder, which
+      keeps its number and its history keyed by it, and the holder is returned.
+    """
+    e164 = phone_normalize(phone)
+    with transaction.atomic():
+        current = Customer.objects.select_for_update().get(pk=customer.pk)
+        if current.phone == e164:
+            return current
+        holder = Customer.objects.select_for_update().filter(phone=e164).first()
+        if current.phone:
+            raise ValidationError(
+                {"phone": _("This customer already has another phone number; merge the two customers instead.")}
+            )
+        if holder is None:
+            current.phone = e164
+            current.save(update_fields=["phone", "updated_at"])
+            audit_record(actor=actor, action="bind_phone", target=current, changes={"phone": current.masked_phone})
+            return current
+        customer_merge(into=holder, other=current, actor=actor, reason=reason or str(_("the same phone number")))
+        return holder
+
+
+def customer_merge(*, into: Customer, other: Customer, actor=None, reason: str = "") -> CustomerMerge:
+    """Merge ``other`` into ``into`` and delete ``other``: its WeCom contacts (and with them their relations, tags
+    and groups), timeline, orders, stage history, referrals and earlier merges move over; spend and tier are
+    recomputed; the lifecycle keeps the further stage; ``into``'s own values win where both have one. The
+    merge record keeps ``other`` as it was and counts what moved."""
+    if into.pk == other.pk:
+        raise ValidationError({"other": _("A customer cannot be merged into itself.")})
+    with transaction.atomic():
+        # Lock both in id order, so two merges of the same pair cannot deadlock.
+        locked = {
+            c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[into.pk, other.pk]).order_by("pk")
+        }
+        if len(locked) != 2:
+            raise ValidationError({"other": _("That customer no longer exists (merged already?).")})
+        into, other = locked[into.pk], locked[other.pk]
+        snapshot = model_to_dict(other)
+        moved = {
+            "contacts": ExternalContact.objects.filter(customer=other).update(customer=into),
+            "timeline": TimelineEntry.objects.filter(customer=other).update(customer=into),
+            "orders": Order.objects.filter(customer=other).update(customer=into),
+            "stage_changes": StageChange.objects.filter(customer=other).update(customer=into),
+            "referrals": Customer.objects.filter(referred_by=other).exclude(pk=into.pk).update(referred_by=into),
+            "merges": CustomerMerge.objects.filter(into=other).update(into=into),
+        }
+        updates = _merged_values(into, other)
+        other_phone = other.phone
+        other.delete()  # frees the phone number before ``into`` takes it
+        for name, value in updates.items():
+            setattr(into, name, value)
+        into.full_clean(validate_unique=False, validate_constraints=False)
+        into.save()
+        from customers.services.orders import customer_spend_refresh
+
+        customer_spend_refresh(customer=into, actor=actor)
+        merge = CustomerMerge.objects.create(
+            into=into,
+            other_id=snapshot["id"],
+            other_phone=other_phone,
+            other_name=snapshot["name"],
+            snapshot=_snapshot_json(snapshot),
+            moved=moved,
+            reason=reason[:255],
+            actor=actor if getattr(actor, "pk", None) else None,
+            merged_at=timezone.now(),
+        )
+        audit_record(actor=actor, action="merge", target=into, changes={"merged": snapshot["id"], "moved": moved})
+    return merge
+
+
+def _merged_values(into: Customer, other: Customer) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in ("phone", "name", "owner_id", "opportunity_stage_id", "last_contact_at"):
+        if not getattr(into, name) and getattr(other, name):
+            values[name] = getattr(other, name)
+    if other.referred_by_id and not into.referred_by_id and other.referred_by_id != into.pk:
+        values["referred_by_id"] = other.referred_by_id
+    if lifecycle_rank(other.lifecycle_stage) > lifecycle_rank(into.lifecycle_stage):
+        values["lifecycle_stage"] = other.lifecycle_stage
+    if other.last_contact_at and into.last_contact_at and other.last_contact_at > into.last_contact_at:
+        values["last_contact_at"] = other.last_contact_at
+    if other.marketing_opt_out:  # an opt-out is the customer's wish, whichever record it was given on
+        values["marketing_opt_out"] = True
+    return values
+
+
+def _snapshot_json(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value if value is None or isinstance(value, bool | int | str) else str(value)
+        for key, value in snapshot.items()
+    }
+
+
+# ---- WeCom contacts get their customer ------------------------------------------------------------------------
+
+
+def contacts_link_customers(*, contact_ids: Iterable[int]) -> int:
+    """Give every one of these contacts that has no customer a new one (named after the contact, owned by its
+    first follower), then bind the phone numbers their followers noted (``remark_mobiles``): a number another
+    customer holds merges the two. Returns how many customers were created. Called by every path that stores
+    contacts, inside its transaction."""
+    ids = list(contact_ids)
+    unlinked = list(
+        ExternalContact.objects.filter(pk__in=ids, customer__isnull=True).order_by("pk").values_list("pk", "name")
+    )
+    if unlinked:
+        owners: dict[int, int] = {}
+        for contact_id, employee_id in (
+            FollowRelation.objects.filter(contact_id__in=[pk for pk, _name in unlinked])
+            .order_by("contact_id", "added_at", "pk")
+            .values_list("contact_id", "employee_id")
+        ):
+            owners.setdefault(contact_id, employee_id)
+        customer_ids = insert_rows(
+            Customer,
+            [
+                {"name": name[:128], "owner_id": owners.get(pk), "origin": Customer.Origin.WECOM}
+                for pk, name in unlinked
+            ],
+            key="pk",
+        )
+        links = [
+            ExternalContact(pk=pk, customer_id=customer_id)
+            for (pk, _name), customer_id in zip(unlinked, customer_ids.values(), strict=True)
+        ]
+        ExternalContact.objects.bulk_update(links, ["customer"])
+    _bind_remark_mobiles(ids)
+    return len(unlinked)
+
+
+def _bind_remark_mobiles(contact_ids: list[int]) -> None:
+    """A follower noted the contact's mobile: bind the first valid one to a customer that has no number yet, in
+    one update for the numbers nobody holds; a number another customer holds merges the two (rare: one by one)."""
+    wanted: dict[int, str] = {}
+    for customer_id, mobiles in (
+        FollowRelation.objects.filter(contact_id__in=contact_ids, contact__customer__phone="")
+        .exclude(remark_mobiles=[])
+        .order_by("contact_id", "pk")
+        .values_list("contact__customer_id", "remark_mobiles")
+    ):
+        if customer_id not in wanted and (phone := next((p for p in map(phone_or_none, mobiles) if p), None)):
+            wanted[customer_id] = phone
+    if not wanted:
+        return
+    holders = dict(Customer.objects.filter(phone__in=set(wanted.values())).values_list("phone", "pk"))
+    free, merges, now = [], [], timezone.now()
+    for customer_id, phone in wanted.items():
+        if phone in holders:
+            merges.append((holders[phone], customer_id))
+        else:
+            holders[phone] = customer_id
+            free.append(Customer(pk=customer_id, phone=phone, updated_at=now))
+    Customer.objects.bulk_update(free, ["phone", "updated_at"])
+    reason = str(_("remark mobile noted in WeCom"))
+    for holder_id, customer_id in merges:
+        holder, other = Customer.objects.get(pk=holder_id), Customer.objects.get(pk=customer_id)
+        customer_merge(into=holder, other=other, reason=reason)
