@@ -1,12 +1,17 @@
-"""Reads of employees, external contacts and follow relations, each with the joins its callers need."""
+"""Reads of customers, employees, external contacts and follow relations, each with the joins its callers need.
+
+What a user may see is decided here (``customers_visible_to``): the API, the admin and the sidebar all start from it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Right
 
-from customers.models import Employee, ExternalContact, FollowRelation
+from customers.models import Customer, Employee, ExternalContact, FollowRelation, TimelineEntry
+from customers.phones import last4_or_none, phone_normalize, phone_or_none
 
 
 def contact_relations(*, external_userid: str, active_only: bool = False) -> QuerySet[FollowRelation]:
@@ -48,3 +53,79 @@ def external_contacts_without_detail(*, limit: int = 1000) -> QuerySet[ExternalC
 def employees_without_detail(*, limit: int = 1000) -> QuerySet[Employee]:
     """Placeholder employees (userid only) that the directory sync has not filled in yet."""
     return Employee.objects.filter(name="").order_by("created_at", "id")[:limit]
+
+
+# ---- customers -----------------------------------------------------------------------------------------------
+
+
+def user_employee(user) -> Employee | None:
+    """The employee a staff login belongs to (``Employee.user``), or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Employee.objects.filter(user=user).first()
+
+
+def can_see_all_customers(user) -> bool:
+    return bool(getattr(user, "is_active", False)) and user.has_perm("customers.view_all_customers")
+
+
+def customers_visible_to(*, user) -> QuerySet[Customer]:
+    """Every customer for ops; for sales, the customers their employee owns or follows (an active relation)."""
+    if can_see_all_customers(user):
+        return Customer.objects.all()
+    employee = user_employee(user) if getattr(user, "is_active", False) else None
+    if employee is None:
+        return Customer.objects.none()
+    follows = FollowRelation.objects.filter(
+        contact__customer=OuterRef("pk"), employee=employee, status=FollowRelation.Status.ACTIVE
+    )
+    return Customer.objects.filter(Q(owner=employee) | Exists(follows))
+
+
+def customers_search(
+    *,
+    user,
+    query: str = "",
+    owner_id: int | None = None,
+    opportunity_stage_id: int | None = None,
+    lifecycle_stage: str = "",
+    contacted_after: datetime | None = None,
+    contacted_before: datetime | None = None,
+    marketing_opt_out: bool | None = None,
+) -> QuerySet[Customer]:
+    """The customer list: ``query`` is a phone number (exact), its last four digits, or part of a name."""
+    customers = customers_visible_to(user=user).select_related("owner", "opportunity_stage", "tier")
+    query = (query or "").strip()
+    if query:
+        if last4 := last4_or_none(query):
+            customers = customers.annotate(last4=Right("phone", 4)).filter(last4=last4)
+        elif phone := phone_or_none(query):
+            customers = customers.filter(phone=phone)
+        else:
+            customers = customers.filter(name__icontains=query)
+    filters = {
+        "owner_id": owner_id,
+        "opportunity_stage_id": opportunity_stage_id,
+        "lifecycle_stage": lifecycle_stage or None,
+        "last_contact_at__gte": contacted_after,
+        "last_contact_at__lt": contacted_before,
+        "marketing_opt_out": marketing_opt_out,
+    }
+    return customers.filter(**{name: value for name, value in filters.items() if value is not None})
+
+
+def customer_by_phone(*, phone: str) -> Customer | None:
+    """The customer with this number (any accepted spelling), or None; invalid numbers raise ValidationError."""
+    return Customer.objects.filter(phone=phone_normalize(phone)).first()
+
+
+def customer_timeline(
+    *, customer: Customer, before: tuple[datetime, int] | None = None, limit: int = 20
+) -> list[TimelineEntry]:
+    """A page of the timeline, newest first: entries older than ``before`` = (occurred_at, id) of the last entry
+    of the previous page. Keyset pagination on the (customer, occurred_at, id) index: any page costs the same."""
+    entries = TimelineEntry.objects.filter(customer=customer).select_related("employee")
+    if before is not None:
+        at, pk = before
+        entries = entries.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=pk))
+    return list(entries.order_by("-occurred_at", "-id")[:limit])

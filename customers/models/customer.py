@@ -141,7 +141,11 @@ class Customer(TimeStampedModel):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         ordering = ["-id"]
-        permissions = [("view_full_phone", _("Can view full phone numbers"))]
+        permissions = [
+            ("view_full_phone", _("Can view full phone numbers")),
+            # without it a user sees only the customers their employee follows or owns
+            ("view_all_customers", _("Can see every customer")),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["phone"], condition=~Q(phone=""), name="customers_customer_phone_uniq"),
         ]

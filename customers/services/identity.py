@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -25,7 +25,7 @@ from customers.models import (
     TimelineEntry,
 )
 from customers.models.customer import lifecycle_rank
-from customers.phones import phone_normalize, phone_or_none
+from customers.phones import phone_display, phone_normalize, phone_or_none
 from scrm.core.services import audit_record
 from scrm.core.upsert import insert_rows
 
@@ -229,3 +229,12 @@ def _bind_remark_mobiles(contact_ids: list[int]) -> None:
     for holder_id, customer_id in merges:
         holder, other = Customer.objects.get(pk=holder_id), Customer.objects.get(pk=customer_id)
         customer_merge(into=holder, other=other, reason=reason)
+
+
+def customer_phone_reveal(*, customer: Customer, user) -> str:
+    """The full phone number for a user allowed to see it (``customers.view_full_phone``); every reveal is
+    audited. Everywhere else the number is shown masked."""
+    if not user.has_perm("customers.view_full_phone"):
+        raise PermissionDenied(_("You may not see full phone numbers."))
+    audit_record(actor=user, action="view_full_phone", target=customer)
+    return phone_display(customer.phone)
