@@ -9,8 +9,10 @@ from customers.models.customer import (
     OpportunityStage,
     StageChange,
 )
+from customers.models.imports import ImportJob
 from customers.models.orders import Order
 from customers.models.timeline import TimelineEntry
+from customers.models.transfers import CustomerAlert, CustomerTransfer
 from customers.models.wecom import (
     URL_LENGTH,
     WECOM_ID_LENGTH,
@@ -25,10 +27,13 @@ __all__ = [
     "URL_LENGTH",
     "WECOM_ID_LENGTH",
     "Customer",
+    "CustomerAlert",
     "CustomerMerge",
+    "CustomerTransfer",
     "Employee",
     "ExternalContact",
     "FollowRelation",
+    "ImportJob",
     "Lifecycle",
     "MemberTier",
     "OpportunityStage",

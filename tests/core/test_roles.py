@@ -26,12 +26,20 @@ BUSINESS_MODELS = {
         "order",
         "stagechange",
         "timelineentry",
+        "importjob",
+        "customertransfer",
+        "customeralert",
     ),
     "groups": ("customergroup", "groupmember"),
     "tagging": ("taggroup", "tag"),
     "wecom": ("inboxevent", "syncstate"),
 }
-OPS_NOW = {"core.view_heartbeat", "core.view_auditlog", "customers.view_full_phone"} | {
+OPS_NOW = {
+    "core.view_heartbeat",
+    "core.view_auditlog",
+    "customers.view_full_phone",
+    "customers.view_all_customers",
+} | {
     f"{app}.{action}_{model}" for app, models in BUSINESS_MODELS.items() for model in models for action in CRUD
 }
 SALES_NOW = {
