@@ -94,15 +94,9 @@ def customers_search(
     marketing_opt_out: bool | None = None,
 ) -> QuerySet[Customer]:
     """The customer list: ``query`` is a phone number (exact), its last four digits, or part of a name."""
-    customers = customers_visible_to(user=user).select_related("owner", "opportunity_stage", "tier")
-    query = (query or "").strip()
-    if query:
-        if last4 := last4_or_none(query):
-            customers = customers.annotate(last4=Right("phone", 4)).filter(last4=last4)
-        elif phone := phone_or_none(query):
-            customers = customers.filter(phone=phone)
-        else:
-            customers = customers.filter(name__icontains=query)
+    customers = customers_matching(
+        customers_visible_to(user=user).select_related("owner", "opportunity_stage", "tier"), query
+    )
     filters = {
         "owner_id": owner_id,
         "opportunity_stage_id": opportunity_stage_id,
@@ -112,6 +106,18 @@ def customers_search(
         "marketing_opt_out": marketing_opt_out,
     }
     return customers.filter(**{name: value for name, value in filters.items() if value is not None})
+
+
+def customers_matching(customers: QuerySet[Customer], query: str) -> QuerySet[Customer]:
+    """Staff type a phone number (any spelling: exact match), its last four digits, or part of a name."""
+    query = (query or "").strip()
+    if not query:
+        return customers
+    if last4 := last4_or_none(query):
+        return customers.annotate(last4=Right("phone", 4)).filter(last4=last4)
+    if phone := phone_or_none(query):
+        return customers.filter(phone=phone)
+    return customers.filter(name__icontains=query)
 
 
 def customer_by_phone(*, phone: str) -> Customer | None:
