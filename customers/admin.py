@@ -49,3 +49,6 @@ class FollowRelationAdmin(ReadOnlyAdmin):
         "state",
     ]
     date_hierarchy = "added_at"
+
+
+from customers import admin_customers  # noqa: E402, F401 - the customer pages, registered on import

@@ -61,14 +61,23 @@ def phone_or_none(raw: str, *, region: str = DEFAULT_REGION) -> str | None:
 
 
 def phone_mask(e164: str) -> str:
-    """``+8613812345678`` → ``138****1234``: the national number with its middle hidden (mainland numbers
-    without the country code, as staff write them; others keep theirs)."""
+    """``+8613812345678`` → ``138****5678``: the national number with at least four middle digits hidden;
+    mainland numbers without their country code, as staff write them, others after theirs (``+852 91****67``)."""
     if not e164:
         return ""
-    national = e164[3:] if e164.startswith("+86") else e164
-    if len(national) <= 7:
-        return national[:2] + "*" * max(len(national) - 4, 1) + national[-2:]
-    return national[:3] + "****" + national[-4:]
+    if e164.startswith("+86"):
+        return _mask_digits(e164[3:])
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return _mask_digits(e164.lstrip("+"))
+    return f"+{number.country_code} {_mask_digits(str(number.national_number))}"
+
+
+def _mask_digits(digits: str) -> str:
+    head = min(3, max((len(digits) - 4) // 2, 0))
+    tail = min(4, max(len(digits) - 4 - head, 0))
+    return digits[:head] + "*" * (len(digits) - head - tail) + digits[len(digits) - tail :]
 
 
 def phone_display(e164: str) -> str:

@@ -147,7 +147,12 @@ class Customer(TimeStampedModel):
             ("view_all_customers", _("Can see every customer")),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["phone"], condition=~Q(phone=""), name="customers_customer_phone_uniq"),
+            models.UniqueConstraint(
+                fields=["phone"],
+                condition=~Q(phone=""),
+                name="customers_customer_phone_uniq",
+                violation_error_message=_("A customer with this phone number already exists."),
+            ),
         ]
         indexes = [
             # "search by the last 4 digits" is how staff look a caller up

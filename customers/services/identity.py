@@ -37,7 +37,11 @@ def customer_create(
 ) -> Customer:
     """A new customer; a number another customer holds is refused (bind it to that customer instead)."""
     customer = Customer(name=name, owner=owner, origin=origin, phone=phone_normalize(phone) if phone else "")
-    customer.full_clean()  # the unique phone included: a clear message instead of an IntegrityError
+    customer.full_clean(validate_constraints=False)
+    if customer.phone and (holder := Customer.objects.filter(phone=customer.phone).first()):
+        raise ValidationError(
+            {"phone": _("This number belongs to customer #%(id)s already.") % {"id": holder.pk}}, code="unique"
+        )
     with transaction.atomic():
         customer.save()
         audit_record(actor=actor, action="create", target=customer, changes={"phone": customer.masked_phone})
