@@ -24,7 +24,9 @@ def opportunity_stage_set(*, customer: Customer, stage: OpportunityStage | None,
     if stage is not None and not stage.is_active:
         raise ValidationError({"stage": _("The stage “%(name)s” is no longer in use.") % {"name": stage.name}})
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().select_related("opportunity_stage").get(pk=customer.pk)
+        locked = (
+            Customer.objects.select_for_update(of=("self",)).select_related("opportunity_stage").get(pk=customer.pk)
+        )
         if locked.opportunity_stage_id == (stage.pk if stage else None):
             return False
         before = locked.opportunity_stage.name if locked.opportunity_stage else ""

@@ -26,7 +26,6 @@ from customers.services import (
     external_contacts_upsert_from_wecom,
     follow_relation_mark,
     follow_relation_upsert,
-    opportunity_stage_set,
     order_record,
     timeline_add,
 )
@@ -168,7 +167,6 @@ def test_a_customer_cannot_merge_into_itself():
 
 
 def test_the_merged_customer_keeps_its_own_values_and_the_further_lifecycle():
-    stage = opportunity_stage_set  # noqa: F841 - stages below are set through the service
     into = customer_create(name="保留", phone="13812345678")
     other = customer_create(name="丢弃", phone="13912345678")
     Customer.objects.filter(pk=other.pk).update(lifecycle_stage=Lifecycle.ADVOCACY)
