@@ -61,10 +61,12 @@ class CustomerForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.phone:  # a number is bound once; a second one is a merge, done explicitly
             self.fields["phone"].disabled = True
-            self.fields["phone"].initial = self.instance.masked_phone
+            self.initial["phone"] = self.instance.masked_phone
             self.fields["phone"].help_text = _("Bound; to join two customers use the merge action.")
-        self.fields["opportunity_stage"].queryset = OpportunityStage.objects.filter(is_active=True)
-        self.fields["referred_by"].widget = forms.NumberInput()  # a select of a million customers would not load
+        if "opportunity_stage" in self.fields:
+            self.fields["opportunity_stage"].queryset = OpportunityStage.objects.filter(is_active=True)
+        if "referred_by" in self.fields:  # a select of a million customers would not load
+            self.fields["referred_by"].widget = forms.NumberInput()
 
     def clean_phone(self) -> str:
         if self.fields["phone"].disabled:
@@ -221,9 +223,6 @@ class CustomerAdmin(admin.ModelAdmin):
                     request,
                     _("That number belongs to customer #%(id)s; the two were merged into it.") % {"id": holder.pk},
                 )
-
-    def save_related(self, request, form, formsets, change):
-        pass  # the inlines are read-only and the form's fields are saved by the services above
 
     def response_change(self, request, obj):
         holder = getattr(request, "_customer_merged_into", None)
