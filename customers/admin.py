@@ -51,4 +51,5 @@ class FollowRelationAdmin(ReadOnlyAdmin):
     date_hierarchy = "added_at"
 
 
+import customers.admin_transfers  # noqa: E402, F401 - transfers and alerts, registered on import
 from customers import admin_customers  # noqa: E402, F401 - the customer pages, registered on import

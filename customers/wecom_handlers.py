@@ -10,7 +10,9 @@ from datetime import datetime
 from django.utils import timezone
 
 from customers.models import FollowRelation
-from customers.services import FollowChange, follow_relations_apply
+from customers.services.alerts import Loss, customer_losses_record
+from customers.services.transfer_results import transfer_fail_record
+from customers.services.wecom import FollowChange, follow_relations_apply
 from scrm.core.upsert import given, wecom_time
 from scrm.wecom.dispatch import batched, register
 from scrm.wecom.events import CallbackEvent
@@ -40,7 +42,17 @@ def follow_change(event: CallbackEvent) -> FollowChange:
 
 
 def follow_events_apply(events: list[CallbackEvent]) -> None:
-    follow_relations_apply(changes=[follow_change(event) for event in events])
+    changes = [follow_change(event) for event in events]
+    follow_relations_apply(changes=changes)
+    # A customer who deletes their employee is a loss (流失): an alert for the owner and ops, in a few queries for
+    # the whole batch and none when the batch holds no such event.
+    losses = [
+        Loss(userid=change.userid, external_userid=change.external_userid, at=change.at)
+        for event, change in zip(events, changes, strict=True)
+        if event.change_type == "del_follow_user"
+    ]
+    if losses:
+        customer_losses_record(losses=losses)
 
 
 @register(EVENT, "add_external_contact")
@@ -55,13 +67,22 @@ def follow_event(event: CallbackEvent) -> None:
 
 @register(EVENT, "transfer_fail")
 def transfer_failed(event: CallbackEvent) -> None:
-    # The relation stays with the original employee; the transfer records (a later issue) will take this.
-    logger.info(
-        "WeCom transfer of %s to %s failed: %s",
-        event.get("ExternalUserID"),
-        event.get("UserID"),
-        event.get("FailReason") or "unknown reason",
+    """UserID is the takeover employee. The relation stays with the handover employee; the open transfer fails
+    with the reason and raises an alert (a re-delivery finds it already failed and changes nothing)."""
+    external_userid, userid, reason = event.get("ExternalUserID"), event.get("UserID"), event.get("FailReason")
+    transfer = transfer_fail_record(
+        takeover_userid=userid or "",
+        external_userid=external_userid or "",
+        fail_reason=reason or "",
+        at=event_time(event),
     )
+    if transfer is None:
+        logger.info(
+            "WeCom transfer of %s to %s failed (%s); no open transfer of ours matches",
+            external_userid,
+            userid,
+            reason or "unknown reason",
+        )
 
 
 @register(EVENT, "msg_audit_approved")
