@@ -51,5 +51,6 @@ class FollowRelationAdmin(ReadOnlyAdmin):
     date_hierarchy = "added_at"
 
 
+import customers.admin_imports  # noqa: E402 - follow-up imports, registered on import
 import customers.admin_transfers  # noqa: E402, F401 - transfers and alerts, registered on import
 from customers import admin_customers  # noqa: E402, F401 - the customer pages, registered on import
