@@ -114,7 +114,7 @@ def customers_matching(customers: QuerySet[Customer], query: str) -> QuerySet[Cu
     if not query:
         return customers
     if last4 := last4_or_none(query):
-        return customers.annotate(last4=Right("phone", 4)).filter(last4=last4)
+        return customers.exclude(phone="").annotate(last4=Right("phone", 4)).filter(last4=last4)
     if phone := phone_or_none(query):
         return customers.filter(phone=phone)
     return customers.filter(name__icontains=query)

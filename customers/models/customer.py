@@ -116,9 +116,16 @@ class Customer(TimeStampedModel):
         null=True,
         blank=True,
         related_name="customers",
+        db_index=False,  # a partial index below: most customers have none
     )
     tier = models.ForeignKey(
-        MemberTier, verbose_name=_("member tier"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        MemberTier,
+        verbose_name=_("member tier"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # a partial index below
     )
     total_spend = models.DecimalField(_("total spend"), max_digits=14, decimal_places=2, default=Decimal("0"))
     order_count = models.PositiveIntegerField(_("orders"), default=0)
@@ -129,6 +136,7 @@ class Customer(TimeStampedModel):
         null=True,
         blank=True,
         related_name="referrals",
+        db_index=False,  # a partial index below
     )
     marketing_opt_out = models.BooleanField(
         _("opted out of marketing"), default=False, help_text=_("No SOP push or mass message reaches this customer.")
@@ -154,11 +162,26 @@ class Customer(TimeStampedModel):
                 violation_error_message=_("A customer with this phone number already exists."),
             ),
         ]
+        # Partial indexes: the full WeCom sync creates customers by the hundred thousand, most without a phone,
+        # stage, tier, referrer or contact yet, and each index a new row skips is a write saved. Queries that
+        # use them say the condition (``phone <> ''`` with the last four digits).
         indexes = [
             # "search by the last 4 digits" is how staff look a caller up
-            models.Index(Right("phone", 4), name="customers_customer_last4"),
-            models.Index(fields=["last_contact_at"], name="customers_customer_lastcontact"),
-            models.Index(fields=["created_at"], name="customers_customer_created"),
+            models.Index(Right("phone", 4), condition=~Q(phone=""), name="customers_customer_last4"),
+            models.Index(
+                fields=["last_contact_at"],
+                condition=Q(last_contact_at__isnull=False),
+                name="customers_customer_lastcontact",
+            ),
+            models.Index(
+                fields=["opportunity_stage"],
+                condition=Q(opportunity_stage__isnull=False),
+                name="customers_customer_oppstage",
+            ),
+            models.Index(fields=["tier"], condition=Q(tier__isnull=False), name="customers_customer_tier"),
+            models.Index(
+                fields=["referred_by"], condition=Q(referred_by__isnull=False), name="customers_customer_referrer"
+            ),
         ]
 
     def __str__(self) -> str:

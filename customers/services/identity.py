@@ -27,7 +27,7 @@ from customers.models import (
 from customers.models.customer import lifecycle_rank
 from customers.phones import phone_display, phone_normalize, phone_or_none
 from scrm.core.services import audit_record
-from scrm.core.upsert import insert_rows
+from scrm.core.upsert import insert_rows, update_rows
 
 EDITABLE_FIELDS = ("name", "owner", "marketing_opt_out", "referred_by")
 
@@ -172,63 +172,86 @@ def _snapshot_json(snapshot: dict[str, Any]) -> dict[str, Any]:
 # ---- WeCom contacts get their customer ------------------------------------------------------------------------
 
 
-def contacts_link_customers(*, contact_ids: Iterable[int]) -> int:
+def contacts_link_customers(*, contact_ids: Iterable[int], remark_mobiles: dict[int, list[str]] | None = None) -> int:
     """Give every one of these contacts that has no customer a new one (named after the contact, owned by its
-    first follower), then bind the phone numbers their followers noted (``remark_mobiles``): a number another
-    customer holds merges the two. Returns how many customers were created. Called by every path that stores
-    contacts, inside its transaction."""
-    ids = list(contact_ids)
-    unlinked = list(
-        ExternalContact.objects.filter(pk__in=ids, customer__isnull=True).order_by("pk").values_list("pk", "name")
-    )
+    first follower), then bind the phone numbers followers just noted (``remark_mobiles``: contact id → the
+    relation's mobiles) to customers that have none; a number another customer holds merges the two. Returns
+    how many customers were created. Called by every path that stores contacts, inside its transaction, with a
+    fixed number of simple key lookups per call (the sync calls it for every page)."""
+    links = dict(ExternalContact.objects.filter(pk__in=list(contact_ids)).values_list("pk", "customer_id"))
+    unlinked = sorted(pk for pk, customer_id in links.items() if customer_id is None)
     if unlinked:
+        names = dict(ExternalContact.objects.filter(pk__in=unlinked).values_list("pk", "name"))
         owners: dict[int, int] = {}
         for contact_id, employee_id in (
-            FollowRelation.objects.filter(contact_id__in=[pk for pk, _name in unlinked])
+            FollowRelation.objects.filter(contact_id__in=unlinked)
             .order_by("contact_id", "added_at", "pk")
             .values_list("contact_id", "employee_id")
         ):
             owners.setdefault(contact_id, employee_id)
-        customer_ids = insert_rows(
-            Customer,
-            [
-                {"name": name[:128], "owner_id": owners.get(pk), "origin": Customer.Origin.WECOM}
-                for pk, name in unlinked
-            ],
-            key="pk",
-        )
-        links = [
-            ExternalContact(pk=pk, customer_id=customer_id)
-            for (pk, _name), customer_id in zip(unlinked, customer_ids.values(), strict=True)
+        rows = [
+            {"name": names[pk][:128], "owner_id": owners.get(pk), "origin": Customer.Origin.WECOM} for pk in unlinked
         ]
-        ExternalContact.objects.bulk_update(links, ["customer"])
-    _bind_remark_mobiles(ids)
+        new_ids = list(insert_rows(Customer, rows, key="pk").values())
+        links.update(zip(unlinked, new_ids, strict=True))
+        update_rows(ExternalContact, {pk: {"customer_id": links[pk]} for pk in unlinked})
+    wanted: dict[int, str] = {}
+    for contact_id, mobiles in (remark_mobiles or {}).items():
+        phone = next((p for p in map(phone_or_none, mobiles) if p), None)
+        if phone and links.get(contact_id):
+            wanted.setdefault(links[contact_id], phone)
+    if wanted:
+        _bind_phones(wanted)
     return len(unlinked)
 
 
-def _bind_remark_mobiles(contact_ids: list[int]) -> None:
-    """A follower noted the contact's mobile: bind the first valid one to a customer that has no number yet, in
-    one update for the numbers nobody holds; a number another customer holds merges the two (rare: one by one)."""
-    wanted: dict[int, str] = {}
-    for customer_id, mobiles in (
-        FollowRelation.objects.filter(contact_id__in=contact_ids, contact__customer__phone="")
-        .exclude(remark_mobiles=[])
-        .order_by("contact_id", "pk")
-        .values_list("contact__customer_id", "remark_mobiles")
-    ):
-        if customer_id not in wanted and (phone := next((p for p in map(phone_or_none, mobiles) if p), None)):
-            wanted[customer_id] = phone
-    if not wanted:
-        return
-    holders = dict(Customer.objects.filter(phone__in=set(wanted.values())).values_list("phone", "pk"))
-    free, merges, now = [], [], timezone.now()
+def customers_for_new_contacts(*, contacts: list[dict[str, Any]]) -> list[int]:
+    """The customer of each contact about to be inserted (``{"name", "owner_id", "mobiles"}``), in order, in at
+    most two statements: a valid noted mobile that a customer already holds (or an earlier contact of the list)
+    joins that customer (a new contact has no history, so nothing merges); any other contact gets a new WeCom
+    customer, with its number. The full sync calls this for each page, so new contacts are inserted linked."""
+    phones = [next((p for p in map(phone_or_none, contact["mobiles"]) if p), "") for contact in contacts]
+    wanted = {phone for phone in phones if phone}
+    holders = (
+        dict(Customer.objects.filter(phone__in=wanted).exclude(phone="").values_list("phone", "pk")) if wanted else {}
+    )
+    rows: list[dict[str, Any]] = []
+    row_of: dict[str, int] = {}  # phone → its new row, for a second contact with the same number
+    slots: list[tuple[int, int]] = []  # (contact index, row index)
+    ids: list[int] = [0] * len(contacts)
+    for index, (contact, phone) in enumerate(zip(contacts, phones, strict=True)):
+        if phone in holders:
+            ids[index] = holders[phone]
+        elif phone in row_of:
+            slots.append((index, row_of[phone]))
+        else:
+            if phone:
+                row_of[phone] = len(rows)
+            slots.append((index, len(rows)))
+            rows.append(
+                {"name": contact["name"][:128], "owner_id": contact["owner_id"], "phone": phone, "origin": "wecom"}
+            )
+    new_ids = list(insert_rows(Customer, rows, key="pk").values())
+    for index, row in slots:
+        ids[index] = new_ids[row]
+    return ids
+
+
+def _bind_phones(wanted: dict[int, str]) -> None:
+    """customer id → phone, for customers that have no number yet: one update for the numbers nobody holds; a
+    number another customer holds merges the two (rare: one by one)."""
+    without = set(Customer.objects.filter(pk__in=list(wanted), phone="").values_list("pk", flat=True))
+    wanted = {customer_id: phone for customer_id, phone in wanted.items() if customer_id in without}
+    # ``phone <> ''`` lets PostgreSQL use the partial unique index on phone
+    holders = dict(Customer.objects.filter(phone__in=set(wanted.values())).exclude(phone="").values_list("phone", "pk"))
+    free, merges, now = {}, [], timezone.now()
     for customer_id, phone in wanted.items():
         if phone in holders:
             merges.append((holders[phone], customer_id))
         else:
             holders[phone] = customer_id
-            free.append(Customer(pk=customer_id, phone=phone, updated_at=now))
-    Customer.objects.bulk_update(free, ["phone", "updated_at"])
+            free[customer_id] = {"phone": phone, "updated_at": now}
+    update_rows(Customer, free)
     reason = str(_("remark mobile noted in WeCom"))
     for holder_id, customer_id in merges:
         holder, other = Customer.objects.get(pk=holder_id), Customer.objects.get(pk=customer_id)

@@ -10,8 +10,9 @@ change arriving after a newer one (a retried callback, a sync racing an event) i
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Employee, ExternalContact, FollowRelation, validate_list_fields
-from customers.services.identity import contacts_link_customers
+from customers.services.identity import contacts_link_customers, customers_for_new_contacts
 from scrm.core.upsert import (
     as_int,
     as_text,
@@ -29,6 +30,7 @@ from scrm.core.upsert import (
     lock_or_create,
     require_id,
     update_changed,
+    update_rows,
     wecom_time,
 )
 
@@ -95,7 +97,8 @@ def external_contact_upsert_from_wecom(*, detail: dict, follow_userid: str | Non
             update_changed(contact, {**values, "synced_at": contact.synced_at or now})
         for userid, relation_values in follows:
             _relation_upsert(userid=userid, contact=contact, values=relation_values, at=now)
-        contacts_link_customers(contact_ids=[contact.pk])
+        mobiles = [mobile for _userid, values in follows for mobile in values.get("remark_mobiles", [])]
+        contacts_link_customers(contact_ids=[contact.pk], remark_mobiles={contact.pk: mobiles})
     if contact.customer_id is None:
         contact.refresh_from_db(fields=["customer"])
     return contact
@@ -255,11 +258,24 @@ def _bulk_upsert(*, page: ContactPage, at: datetime) -> dict[str, int]:
         elif changed := _set_changed(contact, {**values, "synced_at": contact.synced_at or at}):
             changed_contacts.append(contact)
             contact_fields.update(changed)
+    employee_ids = _ids_ensured(Employee, "userid", {userid for userid, _external_userid in page.relations})
+    mobiles, owners = _noted_mobiles_and_first_followers(page, employee_ids)
+    # New contacts are inserted already linked to their customer (no second write per contact).
+    customer_ids = customers_for_new_contacts(
+        contacts=[
+            {
+                "name": row.get("name", ""),
+                "owner_id": owners.get(row["external_userid"]),
+                "mobiles": mobiles[row["external_userid"]],
+            }
+            for row in new_contacts
+        ]
+    )
+    for row, customer_id in zip(new_contacts, customer_ids, strict=True):
+        row["customer_id"] = customer_id
     contact_ids = {external_userid: contact.pk for external_userid, contact in found.items()}
     contact_ids |= insert_rows(ExternalContact, new_contacts, key="external_userid")
     _bulk_update(ExternalContact, changed_contacts, contact_fields, at)
-
-    employee_ids = _ids_ensured(Employee, "userid", {userid for userid, _external_userid in page.relations})
 
     # A new contact has no relations to read.
     known = {
@@ -287,13 +303,32 @@ def _bulk_upsert(*, page: ContactPage, at: datetime) -> dict[str, int]:
             relation_fields.update(changed)
     insert_rows(FollowRelation, new_relations)
     _bulk_update(FollowRelation, changed_relations, relation_fields, at)
-    contacts_link_customers(contact_ids=contact_ids.values())
+    contacts_link_customers(
+        contact_ids=[contact.pk for contact in found.values()],
+        remark_mobiles={contact.pk: mobiles[external_userid] for external_userid, contact in found.items()},
+    )
     return {
         "contacts_created": len(new_contacts),
         "contacts_updated": len(changed_contacts),
         "relations_created": len(new_relations),
         "relations_updated": len(changed_relations),
     }
+
+
+def _noted_mobiles_and_first_followers(
+    page: ContactPage, employee_ids: dict[str, int]
+) -> tuple[defaultdict[str, list[str]], dict[str, int]]:
+    """Per external_userid: the mobiles its followers noted in this page, and the employee who added it first
+    (the owner of a new customer)."""
+    mobiles: defaultdict[str, list[str]] = defaultdict(list)
+    first: dict[str, tuple[datetime, int]] = {}
+    never = datetime.max.replace(tzinfo=UTC)
+    for (userid, external_userid), values in page.relations.items():
+        mobiles[external_userid].extend(values.get("remark_mobiles", []))
+        added = values.get("added_at") or never
+        if external_userid not in first or added < first[external_userid][0]:
+            first[external_userid] = (added, employee_ids[userid])
+    return mobiles, {external_userid: employee_id for external_userid, (_at, employee_id) in first.items()}
 
 
 def _set_changed(obj: models.Model, values: dict[str, Any]) -> list[str]:
@@ -305,11 +340,10 @@ def _set_changed(obj: models.Model, values: dict[str, Any]) -> list[str]:
 
 
 def _bulk_update(model: type[models.Model], rows: list, fields: set[str], at: datetime) -> None:
-    if not rows:
-        return
     for row in rows:
-        row.updated_at = at  # bulk_update skips auto_now; set it as save(update_fields=...) would
-    model._default_manager.bulk_update(rows, [*sorted(fields), "updated_at"])
+        row.updated_at = at  # a bulk update skips auto_now; set it as save(update_fields=...) would
+    names = [model._meta.get_field(name).attname for name in [*sorted(fields), "updated_at"]]
+    update_rows(model, {row.pk: {name: getattr(row, name) for name in names} for row in rows})
 
 
 # ---- follow relations --------------------------------------------------------------------------------------------
@@ -415,7 +449,10 @@ def follow_relations_apply(*, changes: list[FollowChange]) -> list[FollowRelatio
                 fields.update(updates)
         FollowRelation.objects.bulk_create(new)
         _bulk_update(FollowRelation, list(changed.values()), fields, timezone.now())
-        contacts_link_customers(contact_ids=contact_ids.values())
+        mobiles: dict[int, list[str]] = {}
+        for change in changes:
+            mobiles.setdefault(contact_ids[change.external_userid], []).extend(change.values.get("remark_mobiles", []))
+        contacts_link_customers(contact_ids=contact_ids.values(), remark_mobiles=mobiles)
     return [relations[(employee_ids[change.userid], contact_ids[change.external_userid])] for change in changes]
 
 

@@ -137,3 +137,37 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
         returning = ", ".join(connection.ops.quote_name(name) for name in (meta.pk.column, key_column))
         cursor.execute(f"{sql} RETURNING {returning}", columns)
         return {row_key: pk for pk, row_key in cursor.fetchall()}
+
+
+def update_rows(model: type[models.Model], rows: dict[int, dict[str, Any]]) -> None:
+    """Set validated values on rows by primary key (``{pk: {attname: value}}``, every row the same fields) in
+    one statement. ``bulk_update`` builds a ``CASE WHEN`` per row and field, which costs milliseconds per row in
+    Python and plans badly; on PostgreSQL this is one ``UPDATE … FROM unnest(arrays)``. Plain values as in
+    ``insert_rows``; ``auto_now`` fields are not touched unless given."""
+    if not rows:
+        return
+    meta = model._meta
+    names = list(next(iter(rows.values())))
+    fields = [meta.get_field(name) for name in names]
+    if connection.vendor != "postgresql":
+        objs = [model(pk=pk, **values) for pk, values in rows.items()]
+        model._default_manager.bulk_update(objs, [field.name for field in fields])
+        return
+    quote = connection.ops.quote_name
+    columns = [list(rows)]
+    for field in fields:
+        values = [values[field.attname] for values in rows.values()]
+        if isinstance(field, models.JSONField):
+            values = [None if value is None else json.dumps(value, ensure_ascii=False) for value in values]
+        columns.append(values)
+    types = [meta.pk.rel_db_type(connection), *(field.db_type(connection) for field in fields)]
+    arrays = ", ".join(f"%s::{db_type.split('(')[0]}[]" for db_type in types)
+    aliases = ", ".join(quote(f"v_{field.column}") for field in [meta.pk, *fields])
+    assignments = ", ".join(f"{quote(field.column)} = v.{quote('v_' + field.column)}" for field in fields)
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({aliases}) "  # noqa: S608 - names from the model
+        f"WHERE {table}.{pk} = v.{quote('v_' + meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, columns)

@@ -18,6 +18,7 @@ from scrm.core.upsert import (
     lock_or_create,
     require_id,
     update_changed,
+    update_rows,
     wecom_time,
 )
 from tagging.models import Tag, TagGroup
@@ -240,3 +241,32 @@ def test_insert_rows_refuses_a_value_too_long_for_its_column_instead_of_cutting_
 def test_insert_rows_of_nothing_runs_no_query(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert insert_rows(ExternalContact, [], key="external_userid") == {}
+
+
+@pytest.mark.django_db
+def test_insert_rows_keyed_by_pk_returns_the_new_ids_in_row_order():
+    ids = insert_rows(ExternalContact, [{"external_userid": f"wm{n}"} for n in range(5)], key="pk")
+
+    assert list(ids.values()) == [ExternalContact.objects.get(external_userid=f"wm{n}").pk for n in range(5)]
+
+
+@pytest.mark.django_db
+def test_update_rows_sets_each_rows_own_values_in_one_statement(django_assert_num_queries):
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    ids = insert_rows(ExternalContact, [{"external_userid": f"wm{n}"} for n in range(3)], key="external_userid")
+    untouched = ExternalContact.objects.get(external_userid="wm2").updated_at
+
+    with django_assert_num_queries(1):
+        update_rows(
+            ExternalContact,
+            {
+                ids["wm0"]: {"name": "王芳", "synced_at": at, "type": 1},
+                ids["wm1"]: {"name": "李雷", "synced_at": None, "type": None},
+            },
+        )
+
+    rows = {c.external_userid: (c.name, c.synced_at, c.type) for c in ExternalContact.objects.all()}
+    assert rows == {"wm0": ("王芳", at, 1), "wm1": ("李雷", None, None), "wm2": ("", None, None)}
+    assert ExternalContact.objects.get(external_userid="wm2").updated_at == untouched
+    with django_assert_num_queries(0):
+        update_rows(ExternalContact, {})

@@ -527,7 +527,7 @@ def test_follow_relations_apply_applies_each_change_in_order(existing):
 def test_follow_relations_apply_takes_a_fixed_number_of_queries(django_assert_max_num_queries):
     changes = [FollowChange(f"u{n % 5}", f"wm{n}", T0, status=DEL_C) for n in range(100)]
 
-    with django_assert_max_num_queries(13):  # not one per change
+    with django_assert_max_num_queries(16):  # not one per change (SQLite splits the bulk writes in batches)
         follow_relations_apply(changes=changes)
 
     assert (Employee.objects.count(), ExternalContact.objects.count()) == (5, 100)
