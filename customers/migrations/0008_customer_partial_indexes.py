@@ -6,57 +6,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0007_phone_constraint_message'),
+        ("customers", "0007_phone_constraint_message"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='customer',
-            name='customers_customer_last4',
+            model_name="customer",
+            name="customers_customer_last4",
         ),
         migrations.RemoveIndex(
-            model_name='customer',
-            name='customers_customer_lastcontact',
+            model_name="customer",
+            name="customers_customer_lastcontact",
         ),
         migrations.RemoveIndex(
-            model_name='customer',
-            name='customers_customer_created',
+            model_name="customer",
+            name="customers_customer_created",
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='opportunity_stage',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='customers', to='customers.opportunitystage', verbose_name='opportunity stage'),
+            model_name="customer",
+            name="opportunity_stage",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="customers",
+                to="customers.opportunitystage",
+                verbose_name="opportunity stage",
+            ),
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='referred_by',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='referrals', to='customers.customer', verbose_name='referred by'),
+            model_name="customer",
+            name="referred_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="referrals",
+                to="customers.customer",
+                verbose_name="referred by",
+            ),
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='tier',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='customers.membertier', verbose_name='member tier'),
+            model_name="customer",
+            name="tier",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="customers.membertier",
+                verbose_name="member tier",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(django.db.models.functions.text.Right('phone', 4), condition=models.Q(('phone', ''), _negated=True), name='customers_customer_last4'),
+            model_name="customer",
+            index=models.Index(
+                django.db.models.functions.text.Right("phone", 4),
+                condition=models.Q(("phone", ""), _negated=True),
+                name="customers_customer_last4",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(condition=models.Q(('last_contact_at__isnull', False)), fields=['last_contact_at'], name='customers_customer_lastcontact'),
+            model_name="customer",
+            index=models.Index(
+                condition=models.Q(("last_contact_at__isnull", False)),
+                fields=["last_contact_at"],
+                name="customers_customer_lastcontact",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(condition=models.Q(('opportunity_stage__isnull', False)), fields=['opportunity_stage'], name='customers_customer_oppstage'),
+            model_name="customer",
+            index=models.Index(
+                condition=models.Q(("opportunity_stage__isnull", False)),
+                fields=["opportunity_stage"],
+                name="customers_customer_oppstage",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(condition=models.Q(('tier__isnull', False)), fields=['tier'], name='customers_customer_tier'),
+            model_name="customer",
+            index=models.Index(
+                condition=models.Q(("tier__isnull", False)), fields=["tier"], name="customers_customer_tier"
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(condition=models.Q(('referred_by__isnull', False)), fields=['referred_by'], name='customers_customer_referrer'),
+            model_name="customer",
+            index=models.Index(
+                condition=models.Q(("referred_by__isnull", False)),
+                fields=["referred_by"],
+                name="customers_customer_referrer",
+            ),
         ),
     ]
