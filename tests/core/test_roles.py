@@ -39,9 +39,7 @@ OPS_NOW = {
     "core.view_auditlog",
     "customers.view_full_phone",
     "customers.view_all_customers",
-} | {
-    f"{app}.{action}_{model}" for app, models in BUSINESS_MODELS.items() for model in models for action in CRUD
-}
+} | {f"{app}.{action}_{model}" for app, models in BUSINESS_MODELS.items() for model in models for action in CRUD}
 SALES_NOW = {
     *(f"customers.view_{model}" for model in BUSINESS_MODELS["customers"]),
     "customers.add_customer",
