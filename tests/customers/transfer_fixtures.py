@@ -48,19 +48,11 @@ def eager():
 
 
 @pytest.fixture
-def app_messages():
-    """The simulator has no ``message/send`` (app messages); this one answers as WeCom does and keeps the bodies."""
-    from scrm.wecom.simulator.routing import AGENT, ROUTES, api
-
-    sent = []
-
-    def send(call):
-        sent.append(call.body)
-        return {"invaliduser": "", "invalidparty": "", "invalidtag": ""}
-
-    api("message/send", families=AGENT)(send)
-    yield sent
-    ROUTES.pop("message/send", None)
+def app_messages(sim):
+    """The app messages (message/send) the simulator received during the test."""
+    with sim.state.lock:
+        sim.state.app_messages.clear()
+    return sim.state.app_messages
 
 
 def seed(sim, count: int, userid: str = "zhangsan") -> list[str]:

@@ -465,6 +465,19 @@ def test_welcome_code_works_once_and_for_20_seconds(sim):
     assert [w["external_userid"] for w in sim.state.sent_welcomes] == [first["external_userid"]]
 
 
+def test_app_messages_are_recorded_and_unknown_recipients_reported(sim):
+    body = {"touser": "zhangsan|nobody", "msgtype": "text", "agentid": 1000002, "text": {"content": "客户流失提醒"}}
+
+    sent = call(sim, "message/send", body, family="agent")
+    refused = call(sim, "message/send", {"msgtype": "text", "agentid": 1000002}, family="agent")
+    wrong_secret = call(sim, "message/send", body, family="contact")
+
+    assert (sent["errcode"], sent["invaliduser"]) == (0, "nobody")
+    assert refused["errcode"] == 40031
+    assert wrong_secret["errcode"] != 0
+    assert sim.state.app_messages == [body]
+
+
 # ---- callbacks -------------------------------------------------------------------------------------------------------
 
 

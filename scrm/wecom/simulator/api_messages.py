@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scrm.wecom.simulator.routing import ApiError, Call, api, clamp_limit, page
+from scrm.wecom.simulator.routing import AGENT, ApiError, Call, api, clamp_limit, page
 from scrm.wecom.simulator.state import WELCOME_CODE_TTL, SimState
 
 MAX_ATTACHMENTS = 9
@@ -181,3 +181,17 @@ def send_welcome_msg(call: Call) -> dict[str, Any]:
     issued["used"] = True
     state.sent_welcomes.append({**issued, "text": text, "attachments": attachments, "sent_at": state.now()})
     return {}
+
+
+@api("message/send", families=AGENT)
+def send_app_message(call: Call) -> dict[str, Any]:
+    """An app message (应用消息) to employees; recipients WeCom does not know come back as ``invaliduser``."""
+    touser = str(call.body.get("touser") or "")
+    if not (touser or call.body.get("toparty") or call.body.get("totag")):
+        raise ApiError(40031)  # no recipient at all
+    if str(call.body.get("agentid") or "") == "":
+        raise ApiError(40056)
+    users = [] if touser == "@all" else [u for u in touser.split("|") if u]
+    invalid = [u for u in users if u not in call.state.employees]
+    call.state.app_messages.append(dict(call.body))
+    return {"invaliduser": "|".join(invalid), "invalidparty": "", "invalidtag": ""}

@@ -103,6 +103,7 @@ class SimState:
             self.welcome_codes: dict[str, dict[str, Any]] = {}
             self.oauth_codes: dict[str, dict[str, Any]] = {}
             self.sent_welcomes: list[dict[str, Any]] = []
+            self.app_messages: list[dict[str, Any]] = []  # message/send bodies, as the app sent them
             self.jsapi_tickets: dict[str, str] = {}
             _seed(self)
             if self.bulk:
@@ -403,6 +404,7 @@ def _seed_bulk(
         "group_transfers",
         "welcome_codes",
         "sent_welcomes",
+        "app_messages",
     ):
         getattr(state, name).clear()
     userids = [f"sales{n:04d}" for n in range(1, employees + 1)]
