@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Employee, ExternalContact, FollowRelation
+from customers.services.identity import employee_link_user
 from scrm.core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
 
 
@@ -21,9 +22,22 @@ class FollowRelationInline(ReadOnlyTabularInline):
 
 @admin.register(Employee)
 class EmployeeAdmin(ReadOnlyAdmin):
-    list_display = ["userid", "name", "status", "department_ids", "updated_at"]
+    """Read-only but for the staff login, which is ours, not WeCom's: it decides which customers a sales user
+    sees."""
+
+    list_display = ["userid", "name", "status", "user", "department_ids", "updated_at"]
     list_filter = ["status"]
-    search_fields = ["userid", "name"]
+    list_select_related = ["user"]
+    search_fields = ["userid", "name", "user__username"]
+    fields = ["userid", "name", "status", "department_ids", "avatar", "user"]
+    readonly_fields = ["userid", "name", "status", "department_ids", "avatar"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("customers.change_employee")
+
+    def save_model(self, request, obj, form, change):
+        if "user" in form.changed_data:
+            employee_link_user(employee=obj, user=form.cleaned_data["user"], actor=request.user)
 
 
 @admin.register(ExternalContact)

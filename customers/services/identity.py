@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import (
     Customer,
     CustomerMerge,
+    Employee,
     ExternalContact,
     FollowRelation,
     Order,
@@ -265,3 +266,26 @@ def customer_phone_reveal(*, customer: Customer, user) -> str:
         raise PermissionDenied(_("You may not see full phone numbers."))
     audit_record(actor=user, action="view_full_phone", target=customer)
     return phone_display(customer.phone)
+
+
+def employee_link_user(*, employee: Employee, user, actor) -> None:
+    """Link a staff login to its WeCom employee (or unlink with ``user=None``): a sales user sees the customers
+    of that employee. One login per employee, one employee per login (the database enforces it)."""
+    with transaction.atomic():
+        locked = Employee.objects.select_for_update().get(pk=employee.pk)
+        if locked.user_id == (user.pk if user else None):
+            return
+        if user is not None and (other := Employee.objects.filter(user=user).exclude(pk=locked.pk).first()):
+            raise ValidationError(
+                {"user": _("This login already belongs to employee %(employee)s.") % {"employee": other}}
+            )
+        before = locked.user.get_username() if locked.user else ""
+        locked.user = user
+        locked.save(update_fields=["user", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="link_user",
+            target=locked,
+            changes={"user": [before, user.get_username() if user else ""]},
+        )
+    employee.user = user

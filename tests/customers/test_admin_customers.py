@@ -173,3 +173,19 @@ def test_the_audit_log_is_viewable_not_editable(ops_client, customers):
     assert ops_client.get(f"/admin/core/auditlog/{entry.pk}/change/").status_code == 200
     assert ops_client.post(f"/admin/core/auditlog/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditLog.objects.filter(pk=entry.pk).exists()
+
+
+def test_ops_link_a_login_to_its_employee_and_only_the_login_is_editable(ops_client, make_user, customers):
+    follow_relation_upsert(userid="sales2", external_userid="wmWang", remark_mobiles=["13812345678"])
+    employee = Employee.objects.get(userid="sales2")
+    login = make_user("wang.sales", role=SALES, is_staff=True)
+    url = f"/admin/customers/employee/{employee.pk}/change/"
+
+    response = ops_client.post(url, {"user": login.pk, "name": "改不了"})
+
+    assert response.status_code == 302
+    employee.refresh_from_db()
+    assert (employee.user, employee.name) == (login, "")
+    assert AuditLog.objects.get(action="link_user").changes == {"user": ["", "wang.sales"]}
+    ops_client.force_login(login)
+    assert names(ops_client.get("/admin/customers/customer/")) == {"王芳"}
