@@ -7,4 +7,4 @@ class GroupsConfig(AppConfig):
     verbose_name = _("Groups")
 
     def ready(self) -> None:
-        from groups import wecom_handlers  # noqa: F401 - registers the callback handlers
+        from groups import profile, wecom_handlers  # noqa: F401 - register the 360 section and callback handlers

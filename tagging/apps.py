@@ -7,4 +7,4 @@ class TaggingConfig(AppConfig):
     verbose_name = _("Tagging")
 
     def ready(self) -> None:
-        from tagging import wecom_handlers  # noqa: F401 - registers the callback handlers
+        from tagging import profile, wecom_handlers  # noqa: F401 - register the 360 section and callback handlers
