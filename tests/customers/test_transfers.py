@@ -64,7 +64,8 @@ def requested_and_sent(exts, **options) -> list[CustomerTransfer]:
 
 def deliver(post_callback, xml):
     assert post_callback(xml).status_code == 200
-    inbox_drain()
+    with translation.override("en"):  # the callback request's LanguageMiddleware left zh-hans active
+        inbox_drain()
     assert not InboxEvent.objects.exclude(status="done").exists(), list(InboxEvent.objects.values("last_error"))
 
 
