@@ -30,6 +30,7 @@ import random
 import resource
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,6 +58,7 @@ def main() -> int:
     parser.add_argument("--reimport", action="store_true", help="import the same file a second time")
     parser.add_argument("--xlsx-rows", type=int, default=0, help="also import an XLSX file with this many rows")
     parser.add_argument("--chunk-size", type=int, default=0)
+    parser.add_argument("--writers", type=int, help="threads storing chunks (default: the service's)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile dump of the import to FILE")
     parser.add_argument("--query-stats", action="store_true", help="print database time by kind of statement")
     args = parser.parse_args()
@@ -238,6 +240,7 @@ def write_xlsx(path: Path, *, rows: int, customers: int) -> None:
 
 def run_import(path: Path, kind: str, args: argparse.Namespace, *, label: str, profile: bool = True) -> bool:
     from django.db import connection
+    from django.db.backends.signals import connection_created
 
     from customers.models import ImportJob
     from customers.services import imports
@@ -258,6 +261,7 @@ def run_import(path: Path, kind: str, args: argparse.Namespace, *, label: str, p
         profiler = cProfile.Profile()
         profiler.enable()
     query_stats: dict[str, list[float]] = {}
+    stats_lock = threading.Lock()
 
     def timed(execute, sql, params, many, context):
         began = time.perf_counter()
@@ -265,29 +269,43 @@ def run_import(path: Path, kind: str, args: argparse.Namespace, *, label: str, p
             return execute(sql, params, many, context)
         finally:
             kind = " ".join(sql.split()[:3])
-            entry = query_stats.setdefault(kind, [0, 0.0])
-            entry[0] += 1
-            entry[1] += time.perf_counter() - began
+            with stats_lock:
+                entry = query_stats.setdefault(kind, [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - began
+
+    def time_queries(sender, connection, **kwargs):  # the writer threads' connections too
+        connection.execute_wrappers.append(timed)
 
     options = {"chunk_size": args.chunk_size} if args.chunk_size else {}
+    if args.writers is not None:
+        options["writers"] = args.writers
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     if args.query_stats:
-        with connection.execute_wrapper(timed):
-            job = imports.followups_import(job=job, path=path, progress=progress, **options)
+        connection_created.connect(time_queries)
+        try:
+            with connection.execute_wrapper(timed):
+                job = imports.followups_import(job=job, path=path, progress=progress, **options)
+        finally:
+            connection_created.disconnect(time_queries)
     else:
         job = imports.followups_import(job=job, path=path, progress=progress, **options)
     elapsed = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
         print(f"profile written to {args.profile} (python -m pstats {args.profile})")
     for kind_, (count, seconds) in sorted(query_stats.items(), key=lambda item: -item[1][1]):
-        print(f"  {seconds:7.2f} s {count:7d} × {kind_}")
+        print(f"  {seconds:7.2f} s {count:7d} × {kind_}  (summed over the threads)")
     print(
         f"{label}: {job.status}, {job.total_rows:,} rows in {elapsed:.1f} s = {job.total_rows / elapsed:,.0f} rows/s"
         f" — {job.imported_rows:,} imported, {job.duplicate_rows:,} duplicates, {job.rejected_rows:,} rejected,"
         f" {job.customers_created:,} new customers"
     )
+    print(f"  Python CPU: {cpu:.1f} s ({cpu / job.total_rows * 1e6:.0f} µs a row, all threads of this process)")
     print(f"  peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB", flush=True)
     ok = job.status == ImportJob.Status.DONE and job.total_rows == (
         job.imported_rows + job.duplicate_rows + job.rejected_rows

@@ -1,15 +1,15 @@
-"""Store one chunk of validated records, inside the caller's transaction, with a few set-based statements.
+"""Store chunks of validated records with a few set-based statements each, in the caller's transaction.
 
-On PostgreSQL, whatever the chunk's size: one SELECT of the customers by phone, one INSERT of the new ones
-(``ON CONFLICT DO NOTHING`` and a re-read, so a customer created meanwhile by someone else is used, not a failure)
-and one INSERT of the timeline entries (``ON CONFLICT (source_key) DO NOTHING RETURNING``: what it returns is what
-was new). Column values travel as one array literal each (``'{…}'::text[]``): psycopg2 would send a Python list
-as ``ARRAY[…]`` with one expression per value, which PostgreSQL parses and plans five times slower. Rows go in
-sorted by key, so two imports running at once take their locks in the same order instead of deadlocking. Other
-databases (the embedded SQLite) take the ORM path, with the same result.
+On PostgreSQL, whatever the chunk's size: one SELECT of the customers by phone and one INSERT of the missing ones
+(``ON CONFLICT DO NOTHING`` and a re-read, so a customer created meanwhile by someone else is used, not a
+failure); then one INSERT of the timeline entries (``ON CONFLICT (source_key) DO NOTHING``: the rows it counts are
+the new ones). Column values travel as one array literal each (``'{…}'::text[]``): psycopg2 would send a Python
+list as ``ARRAY[…]`` with one expression per value, which PostgreSQL parses and plans five times slower. Rows go in
+sorted by key (customers by phone), so that two writers take their locks in the same order instead of
+deadlocking. Other databases (the embedded SQLite) take the ORM path, with the same result.
 
 "Last contact" is moved by ``Touches``, once per customer per import rather than once per chunk: with the
-customer table's nine indexes, each update costs about as much as inserting ten timeline entries.
+customer table's nine indexes an update costs about 30 µs, and a file names most customers in several chunks.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from customers.imports.pipeline import Writers
 from customers.imports.rows import Record
 from customers.models import Customer, TimelineEntry
 from customers.services.timeline import customer_touch
@@ -32,54 +33,78 @@ TOUCH_LIMIT = 500_000  # customers remembered before applying early: bounds memo
 _SQLITE_BATCH = 500  # under SQLite's limit on variables in one statement
 
 
-def chunk_write(records: list[Record], *, kind: str, channel: str) -> tuple[list[tuple[int, datetime]], int]:
-    """Store the records that are new; returns ((customer id, time) of each entry inserted, customers created).
-    A record whose key is stored already, or repeated in the chunk, inserts nothing."""
-    unique = sorted({record.source_key: record for record in reversed(records)}.values(), key=_by_key)
-    phones = sorted({record.phone for record in unique})
+class Prepared:
+    """A chunk ready to store: its records unique by key, in key order, and on PostgreSQL their columns as array
+    literals. Built on the reading thread, so that the writing thread (the one waiting on the database) only
+    looks up the customers and sends."""
+
+    def __init__(self, records: list[Record]):
+        # the first of the same key counts; the others are duplicates
+        self.records = sorted({record.source_key: record for record in reversed(records)}.values(), key=_by_key)
+        self.phones = sorted({record.phone for record in self.records})
+        self.columns = _entry_columns(self.records) if connection.vendor == "postgresql" else {}
+
+
+def customers_ensure(phones: list[str]) -> tuple[dict[str, int], int]:
+    """``{phone: customer id}`` for these numbers, creating the customers that do not exist (``origin =
+    import``); returns it and how many were created."""
     if connection.vendor == "postgresql":
-        customer_ids, created = _customers_ensure(phones)
-        return _entries_insert(unique, customer_ids, kind=kind, channel=channel), created
-    customer_ids, created = _customers_ensure_orm(phones)
-    return _entries_insert_orm(unique, customer_ids, kind=kind, channel=channel), created
+        return _customers_ensure(phones)
+    return _customers_ensure_orm(phones)
 
 
-def stored_entries(keys: list[str]) -> list[tuple[int, datetime]]:
-    """(customer id, time) of the stored entries with these keys: what a resumed run re-applies to "last
-    contact" for the rows an interrupted run stored."""
-    return _in_batches(TimelineEntry.objects.all(), "source_key", keys, ("customer_id", "occurred_at"))
+def entries_insert(chunk: Prepared, customer_ids: dict[str, int], *, kind: str, channel: str) -> int:
+    """Insert the chunk's records whose key is not stored yet; returns how many."""
+    if connection.vendor == "postgresql":
+        return _entries_insert(chunk, customer_ids, kind=kind, channel=channel)
+    return _entries_insert_orm(chunk.records, customer_ids, kind=kind, channel=channel)
+
+
+def latest_contacts(chunk: Prepared, customer_ids: dict[str, int]) -> dict[int, datetime]:
+    """The newest time per customer among the chunk's records."""
+    latest: dict[int, datetime] = {}
+    for record in chunk.records:
+        customer_id = customer_ids[record.phone]
+        if customer_id not in latest or record.occurred_at > latest[customer_id]:
+            latest[customer_id] = record.occurred_at
+    return latest
 
 
 class Touches:
-    """The newest new entry per customer, applied to "last contact" (forward only) by ``apply``."""
+    """The newest time per customer, applied to "last contact" (forward only) by ``apply``.
+
+    From every valid row, not only the new ones: re-importing a file then finds nothing to move, and a run that
+    redoes an interrupted one still applies what the first run stored but never applied."""
 
     def __init__(self) -> None:
         self.latest: dict[int, datetime] = {}
 
-    def add(self, entries: Iterable[tuple[int, datetime]]) -> None:
-        latest = self.latest
-        for customer_id, at in entries:
-            if customer_id not in latest or at > latest[customer_id]:
-                latest[customer_id] = at
-        if len(latest) >= TOUCH_LIMIT:
-            self.apply()
+    def add(self, latest: dict[int, datetime]) -> None:
+        known = self.latest
+        for customer_id, at in latest.items():
+            if customer_id not in known or at > known[customer_id]:
+                known[customer_id] = at
+        if len(known) >= TOUCH_LIMIT:
+            self.apply()  # on this thread, while the writers go on
 
-    def apply(self) -> None:
+    def apply(self, *, writers: int = 0) -> None:
         """In customer id order (no deadlock with another import), a batch per short transaction (no customer
-        stays locked for long)."""
+        stays locked for long), on ``writers`` threads (see ``pipeline.Writers``)."""
         items = sorted(self.latest.items())
         self.latest = {}
-        for start in range(0, len(items), TOUCH_BATCH):
-            with transaction.atomic():
-                commit_without_waiting_for_disk()  # lost in a crash: a resumed run re-applies it
-                _touch(items[start : start + TOUCH_BATCH])
+        with Writers(_touch, writers) as pool:
+            for start in range(0, len(items), TOUCH_BATCH):
+                pool.put(items[start : start + TOUCH_BATCH])
+            pool.done()
 
 
 def _by_key(record: Record) -> str:
     return record.source_key
 
 
+@transaction.atomic
 def _touch(items: list[tuple[int, datetime]]) -> None:
+    commit_without_waiting_for_disk()  # lost in a crash: running the job again re-applies it
     if connection.vendor != "postgresql":
         for customer_id, at in items:
             customer_touch(customer_ids=[customer_id], at=at)
@@ -96,7 +121,12 @@ def _touch(items: list[tuple[int, datetime]]) -> None:
 
 def _customers_ensure(phones: list[str]) -> tuple[dict[str, int], int]:
     table = connection.ops.quote_name(Customer._meta.db_table)
-    select = f"SELECT phone, id FROM {table} WHERE phone = ANY(%s::text[])"  # noqa: S608 - the model's table
+    # A join rather than "phone = ANY(…)": past 100 values the planner cannot prove the phones non-empty, so it
+    # cannot use the (partial) unique index and scans the whole table instead.
+    select = (
+        f"SELECT c.phone, c.id FROM unnest(%s::text[]) AS p(phone) JOIN {table} AS c"  # noqa: S608 - model's table
+        " ON c.phone = p.phone AND c.phone <> ''"
+    )
     with connection.cursor() as cursor:
         cursor.execute(select, [_texts(phones)])
         ids = dict(cursor.fetchall())
@@ -110,7 +140,7 @@ def _customers_ensure(phones: list[str]) -> tuple[dict[str, int], int]:
                 values={"origin": Customer.Origin.IMPORT},
                 conflict="",
                 returning=("phone", "id"),
-            )
+            )[1]
         )
         ids.update(created)
         if len(created) < len(missing):  # created meanwhile by someone else
@@ -119,38 +149,41 @@ def _customers_ensure(phones: list[str]) -> tuple[dict[str, int], int]:
     return ids, len(created)
 
 
-def _entries_insert(records: list[Record], customer_ids: dict[str, int], *, kind: str, channel: str):
+def _entry_columns(records: list[Record]) -> dict[str, str]:
+    return {
+        "occurred_at": _times([record.occurred_at for record in records]),
+        "employee_id": _ints([record.employee_id for record in records]),
+        "summary": _texts([record.summary for record in records]),
+        "content": _texts([record.content for record in records]),
+        "data": _texts([record.data for record in records]),
+        "source_key": _texts([record.source_key for record in records]),
+    }
+
+
+def _entries_insert(chunk: Prepared, customer_ids: dict[str, int], *, kind: str, channel: str):
     return insert_select(
         TimelineEntry,
-        arrays={
-            "customer_id": [customer_ids[record.phone] for record in records],
-            "occurred_at": [record.occurred_at for record in records],
-            "employee_id": [record.employee_id for record in records],
-            "summary": [record.summary for record in records],
-            "content": [record.content for record in records],
-            "data": [record.data for record in records],
-            "source_key": [record.source_key for record in records],
-        },
+        arrays={"customer_id": _ints([customer_ids[record.phone] for record in chunk.records]), **chunk.columns},
         values={"kind": kind, "channel": channel},
         conflict="(source_key)",
-        returning=("customer_id", "occurred_at"),
-    )
+    )[0]
 
 
 def insert_select(
     model: type[models.Model],
     *,
-    arrays: dict[str, list[Any]],
+    arrays: dict[str, list[Any] | str],
     values: dict[str, Any],
     conflict: str,
-    returning: tuple[str, ...],
-) -> list[tuple]:
+    returning: tuple[str, ...] = (),
+) -> tuple[int, list[tuple]]:
     """PostgreSQL: ``INSERT … SELECT … FROM unnest(arrays) ON CONFLICT <conflict> DO NOTHING RETURNING …``.
 
     A sibling of ``scrm.core.upsert.insert_rows`` for rows that may exist already: ``arrays`` are the columns
-    that vary (attname → one validated value per row: str, int, aware datetime, None, or JSON text), ``values``
+    that vary (attname → one validated value per row: str, int, aware datetime, None, or JSON text; or those
+    values as an array literal already, see ``_texts``), ``values``
     the ones every row shares; other fields take their default and ``auto_now`` fields the time now. Constants
-    travel once rather than once per row. Returns the ``returning`` columns of the rows inserted.
+    travel once rather than once per row. Returns the number of rows inserted and their ``returning`` columns.
     """
     quote = connection.ops.quote_name
     now = timezone.now()
@@ -160,7 +193,9 @@ def insert_select(
             continue
         names.append(quote(field.column))
         if field.attname in arrays:
-            exprs.append(f"t.{quote(field.column)}")
+            # JSON travels as text[] and is cast row by row: PostgreSQL parses a jsonb[] literal four times slower
+            cast = "::jsonb" if isinstance(field, models.JSONField) else ""
+            exprs.append(f"t.{quote(field.column)}{cast}")
             continue
         if field.attname in values:
             value = values[field.attname]
@@ -174,21 +209,28 @@ def insert_select(
         params.append(value)
     columns = [model._meta.get_field(name) for name in arrays]
     # varchar[] rather than varchar(64)[]: a cast to the sized type would truncate instead of failing
-    unnest = ", ".join(f"%s::{_base_type(field)}[]" for field in columns)
+    unnest = ", ".join(f"%s::{_array_type(field)}[]" for field in columns)
     aliases = ", ".join(quote(field.column) for field in columns)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)}) SELECT {', '.join(exprs)}"  # noqa: S608
         f" FROM unnest({unnest}) AS t({aliases}) ON CONFLICT {conflict} DO NOTHING"
-        f" RETURNING {', '.join(quote(model._meta.get_field(name).column) for name in returning)}"
     )
-    literals = [_literal_for(field)(arrays[field.attname]) for field in columns]
+    if returning:
+        sql += f" RETURNING {', '.join(quote(model._meta.get_field(name).column) for name in returning)}"
+    literals = [
+        column if isinstance(column := arrays[field.attname], str) else _literal_for(field)(column) for field in columns
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params + literals)
-        return cursor.fetchall()
+        return cursor.rowcount, cursor.fetchall() if returning else []
 
 
 def _base_type(field: models.Field) -> str:
     return field.db_type(connection).split("(")[0]
+
+
+def _array_type(field: models.Field) -> str:
+    return "text" if isinstance(field, models.JSONField) else _base_type(field)
 
 
 def _texts(values: Iterable[str | None]) -> str:
@@ -247,7 +289,7 @@ def _entries_insert_orm(records: list[Record], customer_ids: dict[str, int], *, 
         ],
         batch_size=_SQLITE_BATCH,
     )
-    return [(customer_ids[record.phone], record.occurred_at) for record in new]
+    return len(new)
 
 
 def _in_batches(queryset, field: str, values: list[Any], columns: tuple[str, ...]) -> list[tuple]:

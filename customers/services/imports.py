@@ -1,24 +1,25 @@
 """Follow-up imports: a file of calls or SMS becomes timeline entries of the customers with those phone numbers.
 
 A number no customer has creates one (``origin = import``). Every row is counted once, as imported, already
-imported (its ``source_key`` is stored: re-importing a file changes nothing) or rejected; a rejected row goes to the
+imported (its ``source_key`` is stored: re-importing a file adds nothing) or rejected; a rejected row goes to the
 job's error report with its row number and the reason, naming the column. A file that cannot be read at all (type,
 encoding, a required column missing) fails the job before anything is written.
 
-Rows are stored in chunks, each in its own transaction together with the job's counts, so the admin sees the
-progress, a crash loses at most the chunk in flight, and running the job again resumes after the last chunk
-stored. Only one chunk of rows is in memory at a time.
+Rows are validated on one thread and stored in chunks on others (``customers.imports.pipeline``), a transaction
+per chunk; the job's counts follow each chunk, so the admin shows the progress. A crash loses at most the chunks in
+flight, and running the job again reads the file from the start: what the first run stored then counts as already
+imported. "Last contact" moves once per customer, at the end, to the newest time in the file (never back). Memory
+stays bounded: a few chunks of rows, and the newest time per customer.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,10 @@ from django.utils import timezone
 from django.utils.translation import activate, get_language
 from django.utils.translation import gettext_lazy as _
 
+from customers.imports.pipeline import Writers, read_ahead
 from customers.imports.readers import CSV_SUFFIXES, XLSX_SUFFIXES, ImportFileError, open_table
-from customers.imports.rows import Record, RowError, RowParser
-from customers.imports.writer import Touches, chunk_write, stored_entries
+from customers.imports.rows import RowError, RowParser
+from customers.imports.writer import Prepared, Touches, customers_ensure, entries_insert, latest_contacts
 from customers.models import Employee, ImportJob, TimelineEntry
 from scrm.core.db import commit_without_waiting_for_disk
 from scrm.core.errors import Conflict
@@ -41,11 +43,22 @@ from scrm.queues import Queue
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 5000
+WRITERS = 2  # chunks stored at once on PostgreSQL: a two-core server then runs two backends
 ERROR_SAMPLE_SIZE = 100
 UPLOAD_DIR = "imports"
 ENTRY_KIND = {ImportJob.Kind.CALLS: TimelineEntry.Kind.CALL, ImportJob.Kind.SMS: TimelineEntry.Kind.SMS}
 ENTRY_CHANNEL = {ImportJob.Kind.CALLS: TimelineEntry.Channel.PHONE, ImportJob.Kind.SMS: TimelineEntry.Channel.SMS}
 _LOCK_CLASS = 0x1A0F  # first key of the job's PostgreSQL advisory lock; the job id is the second
+
+_ZERO = {
+    "total_rows": 0,
+    "imported_rows": 0,
+    "duplicate_rows": 0,
+    "rejected_rows": 0,
+    "customers_created": 0,
+    "error_report": "",
+    "error_sample": [],
+}
 
 Progress = Callable[[int, "int | None"], None]  # (rows read so far, estimated rows in the file or None)
 
@@ -78,16 +91,24 @@ def import_upload_path(job: ImportJob) -> Path:
 
 
 def followups_import(
-    *, job: ImportJob, path: str | Path, progress: Progress | None = None, chunk_size: int = CHUNK_SIZE
+    *,
+    job: ImportJob,
+    path: str | Path,
+    progress: Progress | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    writers: int | None = None,
 ) -> ImportJob:
-    """Import (or resume importing) ``path`` into ``job``; returns the job as stored. A file that cannot be
-    imported leaves the job ``failed`` with the reason in ``message`` (nothing written); a job already ``done``
-    is returned as it is."""
+    """Import ``path`` into ``job``; returns the job as stored. A file that cannot be imported leaves the job
+    ``failed`` with the reason in ``message`` (nothing written); a job already ``done`` is returned as it is; a
+    job that failed or was interrupted runs again from the start. ``writers``: threads storing chunks, each on its
+    own connection; by default two on PostgreSQL outside a transaction, else none (this thread stores them)."""
+    if writers is None:
+        writers = WRITERS if connection.vendor == "postgresql" and not connection.in_atomic_block else 0
     with _job_lock(job):
         job.refresh_from_db()
         if job.status == ImportJob.Status.DONE:
             return job
-        _job_update(job, status=ImportJob.Status.RUNNING, message="", started_at=job.started_at or timezone.now())
+        _job_update(job, status=ImportJob.Status.RUNNING, message="", started_at=timezone.now(), **_ZERO)
         try:
             with open_table(path) as table:
                 parser = RowParser(
@@ -97,7 +118,7 @@ def followups_import(
                     job_id=job.pk,
                     tz=timezone.get_default_timezone(),
                 )
-                _run(job, table, parser, progress=progress, chunk_size=chunk_size)
+                _run(job, table, parser, progress=progress, chunk_size=chunk_size, writers=writers)
         except ImportFileError as exc:
             _job_update(job, status=ImportJob.Status.FAILED, message=str(exc.message), finished_at=timezone.now())
             return job
@@ -111,135 +132,123 @@ def followups_import(
 
 @dataclass
 class Chunk:
-    stored_before: bool  # rows an interrupted run of this job stored and counted already
-    records: list[Record] = field(default_factory=list)
-    rejected: list[tuple[int, str, str, list[Any]]] = field(default_factory=list)  # row, column, reason, cells
+    job_id: int
+    kind: str
+    valid: int  # rows that passed validation
+    prepared: Prepared  # their records, ready to store
+    rejected: list[tuple[int, str, str, list[Any]]]  # row, column, reason, cells
 
     def __len__(self) -> int:
-        return len(self.records) + len(self.rejected)
+        return self.valid + len(self.rejected)
 
 
-def _run(job: ImportJob, table, parser: RowParser, *, progress: Progress | None, chunk_size: int) -> None:
-    kind, channel = ENTRY_KIND[job.kind], ENTRY_CHANNEL[job.kind]
+def _run(job: ImportJob, table, parser: RowParser, *, progress: Progress | None, chunk_size: int, writers: int):
     report = ErrorReport(job, table.header)
     touches = Touches()
-    chunks = _chunks(table.rows, parser, resume_after=job.total_rows, size=chunk_size, language=get_language())
-    for chunk in _read_ahead(chunks):
-        if chunk.stored_before:
-            # counted already; only "last contact" may be missing, if the run stopped before applying it
-            touches.add(stored_entries([record.source_key for record in chunk.records]))
-            continue
-        report.write(chunk.rejected)  # first: a crash before the commit leaves lines that a resumed run trims
-        with transaction.atomic():
-            # safe to redo: a chunk lost in a crash is lost with its counts, and the next run reads it again
-            commit_without_waiting_for_disk()
-            inserted, created = chunk_write(chunk.records, kind=kind, channel=channel)
-            _job_count(job, chunk, inserted=len(inserted), created=created, report=report)
-        touches.add(inserted)
-        if progress:
-            progress(job.total_rows, table.estimated_rows)
-    touches.apply()
+    try:
+        with Writers(_store, writers) as pool:
+            for chunk in read_ahead(_chunks(job, table.rows, parser, size=chunk_size, language=get_language())):
+                report.add(chunk.rejected)  # here, in file order: the writers finish chunks in any order
+                for stored in pool.put(chunk):
+                    _stored(job, *stored, touches=touches, progress=progress, estimate=table.estimated_rows)
+            for stored in pool.done():
+                _stored(job, *stored, touches=touches, progress=progress, estimate=table.estimated_rows)
+    finally:
+        report.close()
+    touches.apply(writers=writers)
+    _job_update(job, error_report=report.name if report.rows else "", error_sample=report.sample)
 
 
-def _job_count(job: ImportJob, chunk: Chunk, *, inserted: int, created: int, report: ErrorReport) -> None:
-    job.total_rows += len(chunk)
-    job.imported_rows += inserted
-    job.duplicate_rows += len(chunk.records) - inserted
-    job.rejected_rows += len(chunk.rejected)
-    job.customers_created += created
-    fields = ["total_rows", "imported_rows", "duplicate_rows", "rejected_rows", "customers_created"]
-    if chunk.rejected:
-        job.error_report.name = report.name
-        room = ERROR_SAMPLE_SIZE - len(job.error_sample)
-        job.error_sample += [
-            {"row": row, "reason": f"{column}: {reason}"} for row, column, reason, _cells in chunk.rejected[:room]
-        ]
-        fields += ["error_report", "error_sample"]
-    _job_update(job, **{name: getattr(job, name) for name in fields})
+def _store(chunk: Chunk) -> tuple[int, int, dict[int, datetime]]:
+    """One chunk, on the calling thread's connection; returns (inserted, customers created, newest time per
+    customer). Its new customers commit first, on their own: another writer that needs the same new number
+    then waits for that short transaction, not for the chunk. Both are safe to redo: what a crash loses,
+    running the job again does again."""
+    with transaction.atomic():
+        commit_without_waiting_for_disk()
+        customer_ids, created = customers_ensure(chunk.prepared.phones)
+    with transaction.atomic():
+        commit_without_waiting_for_disk()
+        kind, channel = ENTRY_KIND[chunk.kind], ENTRY_CHANNEL[chunk.kind]
+        inserted = entries_insert(chunk.prepared, customer_ids, kind=kind, channel=channel)
+    return inserted, created, latest_contacts(chunk.prepared, customer_ids)
 
 
-def _chunks(
-    rows: Iterator[tuple[int, list[Any]]], parser: RowParser, *, resume_after: int, size: int, language: str | None
-) -> Iterator[Chunk]:
-    """The file's non-blank rows, validated, in chunks of ``size``; the first ``resume_after`` rows (stored by an
-    interrupted run) in chunks of their own."""
+def _stored(job: ImportJob, chunk: Chunk, result, *, touches: Touches, progress: Progress | None, estimate) -> None:
+    """Count a stored chunk. The counts are saved here, by one thread, rather than by the writers, whose
+    transactions would otherwise queue on the job's row."""
+    inserted, created, latest = result
+    _job_update(
+        job,
+        total_rows=job.total_rows + len(chunk),
+        imported_rows=job.imported_rows + inserted,
+        duplicate_rows=job.duplicate_rows + chunk.valid - inserted,
+        rejected_rows=job.rejected_rows + len(chunk.rejected),
+        customers_created=job.customers_created + created,
+    )
+    touches.add(latest)
+    if progress:
+        progress(job.total_rows, estimate)
+
+
+def _chunks(job: ImportJob, rows: Iterator[tuple[int, list[Any]]], parser: RowParser, *, size: int, language):
+    """The file's non-blank rows, validated, in chunks of ``size`` rows."""
     if language:
         activate(language)  # this runs on the read-ahead thread: messages in the caller's language
-    read = 0
-    chunk = Chunk(stored_before=resume_after > 0)
+    records, rejected = [], []
     for row_number, cells in rows:
         if _blank(cells):
             continue  # a blank row carries nothing to import or report
-        read += 1
-        stored_before = read <= resume_after
-        if len(chunk) >= size or (chunk and chunk.stored_before != stored_before):
-            yield chunk
-            chunk = Chunk(stored_before=stored_before)
         try:
-            chunk.records.append(parser.parse(cells))
+            records.append(parser.parse(cells))
         except RowError as exc:
-            if not stored_before:
-                chunk.rejected.append((row_number, exc.column, str(exc.message), cells))
-    if chunk:
-        yield chunk
+            rejected.append((row_number, exc.column, str(exc.message), cells))
+        if len(records) + len(rejected) >= size:
+            yield Chunk(job.pk, job.kind, len(records), Prepared(records), rejected)
+            records, rejected = [], []
+    if records or rejected:
+        yield Chunk(job.pk, job.kind, len(records), Prepared(records), rejected)
 
 
 def _blank(cells: list[Any]) -> bool:
     return all(cell is None or (type(cell) is str and not cell.strip()) for cell in cells)
 
 
-def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
-    """The chunks, the next one read and validated on another thread while the caller stores this one: parsing
-    (Python) and storing (PostgreSQL, which releases the GIL) overlap instead of adding up. At most two chunks
-    are in memory; leaving early waits for the chunk being read, so no thread outlives the import."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as pool:
-        pending = pool.submit(next, chunks, None)
-        try:
-            while (chunk := pending.result()) is not None:
-                pending = pool.submit(next, chunks, None)
-                yield chunk
-        finally:
-            pending.cancel()
-
-
 class ErrorReport:
-    """The rejected rows as CSV (row, column, reason, then the row's cells under the file's own header), written
-    as chunks are stored. UTF-8 with a BOM, so that Excel shows Chinese text correctly."""
+    """The rejected rows as CSV (row, column, reason, then the row's cells under the file's own header), in file
+    order, and the first of them for the admin. UTF-8 with a BOM, so that Excel shows Chinese text correctly."""
 
     def __init__(self, job: ImportJob, header: list[str]):
         self.name = f"{UPLOAD_DIR}/errors/job-{job.pk}.csv"
         self.path = Path(settings.MEDIA_ROOT) / self.name
         self.header = [str(_("row")), str(_("column")), str(_("reason")), *header]
-        # On a resumed run, keep the lines of the chunks stored; a chunk lost in the crash wrote its lines anyway.
-        self._trim(job.rejected_rows)
+        self.rows = 0
+        self.sample: list[dict[str, Any]] = []
+        self.stream = None
+        self.path.unlink(missing_ok=True)  # an earlier run's
 
-    def write(self, rejected: list[tuple[int, str, str, list[Any]]]) -> None:
+    def add(self, rejected: list[tuple[int, str, str, list[Any]]]) -> None:
         if not rejected:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists()
-        with self.path.open("a", encoding="utf-8-sig" if new else "utf-8", newline="") as stream:
-            writer = csv.writer(stream)
-            if new:
-                writer.writerow(self.header)
-            writer.writerows(
-                [row, column, reason, *("" if cell is None else cell for cell in cells)]
-                for row, column, reason, cells in rejected
-            )
+        if self.stream is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.stream = self.path.open("w", encoding="utf-8-sig", newline="")
+            self.writer = csv.writer(self.stream)
+            self.writer.writerow(self.header)
+        self.writer.writerows(
+            [row, column, reason, *("" if cell is None else cell for cell in cells)]
+            for row, column, reason, cells in rejected
+        )
+        self.stream.flush()
+        self.rows += len(rejected)
+        room = ERROR_SAMPLE_SIZE - len(self.sample)
+        self.sample += [
+            {"row": row, "reason": f"{column}: {reason}"} for row, column, reason, _cells in rejected[:room]
+        ]
 
-    def _trim(self, keep: int) -> None:
-        if not self.path.exists():
-            return
-        if not keep:
-            self.path.unlink()
-            return
-        kept = self.path.with_suffix(".tmp")
-        with (
-            self.path.open(encoding="utf-8-sig", newline="") as old,
-            kept.open("w", encoding="utf-8-sig", newline="") as new,
-        ):
-            csv.writer(new).writerows(itertools.islice(csv.reader(old), keep + 1))  # the header and `keep` rows
-        kept.replace(self.path)
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
 
 
 def _employees_by_userid() -> dict[str, int]:

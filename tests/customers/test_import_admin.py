@@ -16,9 +16,15 @@ from scrm.core.roles import OPS, SALES
 from tests.customers.import_files import CALLS_HEADER, media_fixture  # noqa: F401
 from tests.helpers import wait_until
 
-pytestmark = pytest.mark.usefixtures("media")
+pytestmark = pytest.mark.usefixtures("media", "english")
 
 UPLOAD = "/admin/customers/importjob/upload/"
+
+
+@pytest.fixture
+def english(client, settings):
+    """Pages in English (``ops_client`` is this same client): assert on the source messages, not zh-hans."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
 
 
 def calls_file(name: str = "通话 记录.csv") -> SimpleUploadedFile:

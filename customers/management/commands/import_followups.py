@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("file", help="a .csv (UTF-8 or GB18030) or .xlsx file; row 1 names the columns")
         parser.add_argument("--kind", required=True, choices=ImportJob.Kind.values, help="what the file holds")
         parser.add_argument("--user", help="username recorded as the importer")
-        parser.add_argument("--job", type=int, help="resume this interrupted job (same file) instead of a new one")
+        parser.add_argument(
+            "--job", type=int, help="run this failed or interrupted job again (same file) instead of a new one"
+        )
 
     def handle(self, *args, file: str, kind: str, user: str | None, job: int | None, **options):
         path = Path(file)
