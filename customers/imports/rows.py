@@ -228,9 +228,9 @@ class RowParser:
             try:
                 at = self._utc(datetime.fromisoformat(value), value[:16])
             except ValueError:
-                at = _parse_time(value)
+                at = parse_time(value)
         else:
-            at = _parse_time(value)
+            at = parse_time(value)
         if at.tzinfo is None:
             at = self._utc(at, at.replace(second=0, microsecond=0))
         if at > self.latest:
@@ -273,7 +273,8 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _parse_time(value: Any) -> datetime:
+def parse_time(value: Any) -> datetime:
+    """A cell as a datetime (naive when the file gave no zone: the caller localizes); ValueError says why not."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):
