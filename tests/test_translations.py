@@ -11,7 +11,8 @@ CATALOG = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
 PO = CATALOG / "django.po"
 
 
-def read_po() -> dict[str, str]:
+def read_po() -> dict[tuple[str | None, str], str]:
+    """{(msgctxt or None, msgid): msgstr}: the same msgid may stand in two contexts with two translations."""
     entries = {}
     for block in PO.read_text(encoding="utf-8").split("\n\n"):
         match = re.search(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n?)+)', block, re.M)
@@ -19,13 +20,14 @@ def read_po() -> dict[str, str]:
             msgid, msgstr = (
                 "".join(map(json.loads, re.findall(r'"(?:[^"\\]|\\.)*"', part))) for part in match.groups()
             )
+            context = re.search(r'^msgctxt "(.*)"$', block, re.M)
             if msgid:
-                entries[msgid] = msgstr
+                entries[(context.group(1) if context else None, msgid)] = msgstr
     return entries
 
 
 def test_every_message_has_a_chinese_translation():
-    untranslated = [msgid for msgid, msgstr in read_po().items() if not msgstr]
+    untranslated = [msgid for (_context, msgid), msgstr in read_po().items() if not msgstr]
     untranslated_plurals = re.findall(r'^msgid "(.*)"\nmsgid_plural .*\nmsgstr\[0\] ""$', PO.read_text(), re.M)
 
     assert untranslated == []
@@ -39,5 +41,9 @@ def test_compiled_catalogue_matches_the_source():
 
     source = read_po()
     assert len(source) > 20
-    mismatched = {msgid for msgid, msgstr in source.items() if compiled.gettext(msgid) != msgstr}
+    mismatched = {
+        msgid
+        for (context, msgid), msgstr in source.items()
+        if (compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)) != msgstr
+    }
     assert mismatched == set()

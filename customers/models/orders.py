@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from customers.models.customer import Customer
 
@@ -26,8 +27,9 @@ class Order(models.Model):
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
-        verbose_name = _("order")
-        verbose_name_plural = _("orders")
+        # "order" alone is also a sort order (tagging): the context keeps the two apart in translation
+        verbose_name = pgettext_lazy("purchase", "order")
+        verbose_name_plural = pgettext_lazy("purchase", "orders")
         ordering = ["-ordered_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="customers_order_external_id_uniq"),
