@@ -14,11 +14,12 @@ ten million timeline entries.
    customers (written in several spellings), sorted by time (one month), 90 % with an employee, 10 % with a
    remark, and one row in a thousand with an invalid phone number.
 3. Runs the real ``followups_import`` in this process and prints rows/s end to end (reading the file included),
-   the job's counts and the peak RSS of the process. ``--reimport`` runs the same file again (every row a
-   duplicate); ``--xlsx-rows N`` also imports an N-row XLSX file of new calls.
+   the job's counts, the CPU time of this process (every thread) and its peak RSS. ``--reimport`` runs the same
+   file again (every row a duplicate); ``--xlsx-rows N`` also imports an N-row XLSX file of new calls.
 
-Options: ``--profile FILE`` (a cProfile dump of the import), ``--query-stats`` (database time by statement),
-``--chunk-size``. Not a test: nothing here asserts a speed; it checks only that the counts add up.
+Options: ``--profile FILE`` (a cProfile dump of the import's main thread), ``--query-stats`` (database time by
+statement, summed over the writer threads), ``--chunk-size``, ``--writers``. Not a test: nothing here asserts a
+speed; it checks only that the counts add up.
 """
 
 from __future__ import annotations

@@ -64,7 +64,17 @@ def open_table(path: str | Path) -> Iterator[Table]:
 def _open_csv(path: Path):
     encoding, lines = _csv_encoding(path)
     with path.open(encoding=encoding, newline="") as stream:
-        yield csv.reader(stream), max(lines - 1, 0)
+        yield _csv_rows(csv.reader(stream)), max(lines - 1, 0)
+
+
+def _csv_rows(reader) -> Iterator[list[str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:  # a cell over csv's size limit, say: the rest of the file cannot be trusted
+        raise ImportFileError(
+            _("Line %(line)s cannot be read as CSV: %(error)s.") % {"line": reader.line_num, "error": exc},
+            field="file",
+        ) from exc
 
 
 def _csv_encoding(path: Path) -> tuple[str, int]:

@@ -298,6 +298,16 @@ def test_unreadable_files_fail_the_job(tmp_path, name, content, message):
     assert TimelineEntry.objects.count() == 0
 
 
+def test_a_line_csv_cannot_read_fails_the_job_with_its_number(tmp_path):
+    rows = [CALLS_HEADER, ["13800138000", "2024-03-01 09:05", "in", "1", "", "x" * 200_000]]
+
+    job = run_import(write_csv(tmp_path / "calls.csv", rows))
+
+    assert job.status == ImportJob.Status.FAILED
+    assert job.message == "Line 2 cannot be read as CSV: field larger than field limit (131072)."
+    assert TimelineEntry.objects.count() == 0
+
+
 def test_chunks_commit_and_report_progress(tmp_path):
     rows = [CALLS_HEADER] + [[f"1380013800{i}", f"2024-03-0{i + 1} 09:00", "in", "5", "", ""] for i in range(5)]
     seen = []
