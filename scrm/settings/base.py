@@ -178,6 +178,8 @@ CELERY_TASK_ROUTES = {
     "scrm.wecom.tasks.refresh_*": {"queue": Queue.DEFAULT.value},  # detail reads after a callback: not urgent
     "scrm.wecom.tasks.*": {"queue": Queue.REALTIME.value},
     "scrm.core.tasks.*": {"queue": Queue.DEFAULT.value},
+    "customers.tasks.import_followups": {"queue": Queue.SYNC.value},  # a million rows: with the bulky work
+    "customers.tasks.*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ACKS_LATE = True  # a task lost with its worker is redelivered; tasks are idempotent by design
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

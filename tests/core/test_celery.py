@@ -53,3 +53,5 @@ def test_tasks_are_routed_to_their_queues():
     router = app.amqp.router
     assert router.route({}, drain_inbox.name)["queue"].name == Queue.REALTIME
     assert router.route({}, ping.name)["queue"].name == Queue.DEFAULT
+    assert router.route({}, "customers.tasks.import_followups")["queue"].name == Queue.SYNC
+    assert router.route({}, "customers.tasks.send_transfers")["queue"].name == Queue.DEFAULT
