@@ -112,11 +112,11 @@ class Record(NamedTuple):
     data: str  # JSON text
 
 
-def map_header(header: list[str], kind: str) -> dict[str, int]:
+def map_header(header: list[str], columns: tuple[Column, ...]) -> dict[str, int]:
     """``{field: column index}``; a missing required column or one given twice fails the whole file."""
     keys = [header_key(text) for text in header]
     found: dict[str, int] = {}
-    for column in COLUMNS[kind]:
+    for column in columns:
         matches = [index for index, key in enumerate(keys) if key in column.names]
         if len(matches) > 1:
             raise ImportFileError(
@@ -126,7 +126,7 @@ def map_header(header: list[str], kind: str) -> dict[str, int]:
             )
         if matches:
             found[column.field] = matches[0]
-    missing = [column for column in COLUMNS[kind] if column.required and column.field not in found]
+    missing = [column for column in columns if column.required and column.field not in found]
     if missing:
         raise ImportFileError(
             _("Row 1 lacks required columns: %(columns)s.")
@@ -150,7 +150,7 @@ class RowParser:
 
     def __init__(self, *, kind: str, header: list[str], employees: dict[str, int], job_id: int, tz: tzinfo):
         self.kind, self.header, self.employees, self.job_id, self.tz = kind, header, employees, job_id, tz
-        self.index = map_header(header, kind)
+        self.index = map_header(header, COLUMNS[kind])
         self.width = len(header)
         self.prefix = KEY_PREFIX[kind]
         self.id_limit = SOURCE_KEY_LENGTH - len(self.prefix) - len(":id:")

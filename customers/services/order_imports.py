@@ -21,8 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from customers.imports.readers import ImportFileError, open_table
-from customers.imports.rows import Column, header_key, parse_time
+from customers.imports.readers import open_table
+from customers.imports.rows import Column, map_header, parse_time
 from customers.models import Customer
 from customers.phones import phone_normalize
 from customers.services.orders import order_record
@@ -54,7 +54,7 @@ def orders_import(
     lacks a required column."""
     result = OrderImport()
     with open_table(path) as table:
-        index = _columns(table.header)
+        index = map_header(table.header, COLUMNS)
         for number, cells in table.rows:
             if not any(str(cell or "").strip() for cell in cells):
                 continue  # a blank line is not an order
@@ -74,17 +74,6 @@ def orders_import(
 class _RowRejected(Exception):
     def __init__(self, column: str, reason: Any):
         self.column, self.reason = column, reason
-
-
-def _columns(header: list[str]) -> dict[str, int]:
-    keys = [header_key(text) for text in header]
-    found = {column.field: keys.index(key) for column in COLUMNS for key in column.names if key in keys}
-    missing = [str(column.label) for column in COLUMNS if column.required and column.field not in found]
-    if missing:
-        raise ImportFileError(
-            _("Row 1 lacks required columns: %(columns)s.") % {"columns": ", ".join(missing)}, field="file"
-        )
-    return found
 
 
 def _cell(cells: list[Any], index: dict[str, int], name: str) -> Any:
