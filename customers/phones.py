@@ -60,6 +60,11 @@ def phone_or_none(raw: str, *, region: str = DEFAULT_REGION) -> str | None:
         return None
 
 
+def phone_first(values: list[str], *, region: str = DEFAULT_REGION) -> str | None:
+    """The first valid number among free-text values (a follower's remark mobiles), as E.164, or None."""
+    return next((phone for phone in (phone_or_none(value, region=region) for value in values) if phone), None)
+
+
 def phone_mask(e164: str) -> str:
     """``+8613812345678`` → ``138****5678``: the national number with at least four middle digits hidden;
     mainland numbers without their country code, as staff write them, others after theirs (``+852 91****67``)."""

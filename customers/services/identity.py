@@ -26,8 +26,9 @@ from customers.models import (
     TimelineEntry,
 )
 from customers.models.customer import lifecycle_rank
-from customers.phones import phone_display, phone_normalize, phone_or_none
-from scrm.core.services import audit_record
+from customers.phones import phone_display, phone_first, phone_normalize
+from customers.services.orders import customer_spend_refresh
+from scrm.core.services import acting_user, audit_record
 from scrm.core.upsert import insert_rows, update_rows
 
 EDITABLE_FIELDS = ("name", "owner", "marketing_opt_out", "referred_by")
@@ -129,8 +130,6 @@ def customer_merge(*, into: Customer, other: Customer, actor=None, reason: str =
             setattr(into, name, value)
         into.full_clean(validate_unique=False, validate_constraints=False)
         into.save()
-        from customers.services.orders import customer_spend_refresh
-
         customer_spend_refresh(customer=into, actor=actor)
         merge = CustomerMerge.objects.create(
             into=into,
@@ -140,7 +139,7 @@ def customer_merge(*, into: Customer, other: Customer, actor=None, reason: str =
             snapshot=_snapshot_json(snapshot),
             moved=moved,
             reason=reason[:255],
-            actor=actor if getattr(actor, "pk", None) else None,
+            actor=acting_user(actor),
             merged_at=timezone.now(),
         )
         audit_record(actor=actor, action="merge", target=into, changes={"merged": snapshot["id"], "moved": moved})
@@ -179,10 +178,11 @@ def contacts_link_customers(*, contact_ids: Iterable[int], remark_mobiles: dict[
     relation's mobiles) to customers that have none; a number another customer holds merges the two. Returns
     how many customers were created. Called by every path that stores contacts, inside its transaction, with a
     fixed number of simple key lookups per call (the sync calls it for every page)."""
-    links = dict(ExternalContact.objects.filter(pk__in=list(contact_ids)).values_list("pk", "customer_id"))
-    unlinked = sorted(pk for pk, customer_id in links.items() if customer_id is None)
+    rows = list(ExternalContact.objects.filter(pk__in=list(contact_ids)).values_list("pk", "customer_id", "name"))
+    links = {pk: customer_id for pk, customer_id, _name in rows}
+    names = {pk: name for pk, customer_id, name in rows if customer_id is None}
+    unlinked = sorted(names)
     if unlinked:
-        names = dict(ExternalContact.objects.filter(pk__in=unlinked).values_list("pk", "name"))
         owners: dict[int, int] = {}
         for contact_id, employee_id in (
             FollowRelation.objects.filter(contact_id__in=unlinked)
@@ -190,15 +190,15 @@ def contacts_link_customers(*, contact_ids: Iterable[int], remark_mobiles: dict[
             .values_list("contact_id", "employee_id")
         ):
             owners.setdefault(contact_id, employee_id)
-        rows = [
+        new_customers = [
             {"name": names[pk][:128], "owner_id": owners.get(pk), "origin": Customer.Origin.WECOM} for pk in unlinked
         ]
-        new_ids = list(insert_rows(Customer, rows, key="pk").values())
+        new_ids = list(insert_rows(Customer, new_customers, key="pk").values())
         links.update(zip(unlinked, new_ids, strict=True))
         update_rows(ExternalContact, {pk: {"customer_id": links[pk]} for pk in unlinked})
     wanted: dict[int, str] = {}
     for contact_id, mobiles in (remark_mobiles or {}).items():
-        phone = next((p for p in map(phone_or_none, mobiles) if p), None)
+        phone = phone_first(mobiles)
         if phone and links.get(contact_id):
             wanted.setdefault(links[contact_id], phone)
     if wanted:
@@ -211,7 +211,7 @@ def customers_for_new_contacts(*, contacts: list[dict[str, Any]]) -> list[int]:
     most two statements: a valid noted mobile that a customer already holds (or an earlier contact of the list)
     joins that customer (a new contact has no history, so nothing merges); any other contact gets a new WeCom
     customer, with its number. The full sync calls this for each page, so new contacts are inserted linked."""
-    phones = [next((p for p in map(phone_or_none, contact["mobiles"]) if p), "") for contact in contacts]
+    phones = [phone_first(contact["mobiles"]) or "" for contact in contacts]
     wanted = {phone for phone in phones if phone}
     holders = (
         dict(Customer.objects.filter(phone__in=wanted).exclude(phone="").values_list("phone", "pk")) if wanted else {}
@@ -230,7 +230,12 @@ def customers_for_new_contacts(*, contacts: list[dict[str, Any]]) -> list[int]:
                 row_of[phone] = len(rows)
             slots.append((index, len(rows)))
             rows.append(
-                {"name": contact["name"][:128], "owner_id": contact["owner_id"], "phone": phone, "origin": "wecom"}
+                {
+                    "name": contact["name"][:128],
+                    "owner_id": contact["owner_id"],
+                    "phone": phone,
+                    "origin": Customer.Origin.WECOM,
+                }
             )
     new_ids = list(insert_rows(Customer, rows, key="pk").values())
     for index, row in slots:

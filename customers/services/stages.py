@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Customer, Lifecycle, OpportunityStage, StageChange, TimelineEntry
 from customers.models.customer import lifecycle_rank
 from customers.services.timeline import timeline_add
-from scrm.core.services import audit_record
+from scrm.core.services import acting_user, audit_record
 
 Pipeline = StageChange.Pipeline
 
@@ -83,13 +83,13 @@ def customer_referral_record(*, customer: Customer, referred_by: Customer, actor
 
 
 def _record(customer: Customer, pipeline: str, before: str, after: str, *, actor, reason: str) -> None:
-    now = timezone.now()
+    now, user = timezone.now(), acting_user(actor)
     change = StageChange.objects.create(
         customer=customer,
         pipeline=pipeline,
         from_value=before,
         to_value=after,
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=user,
         reason=reason[:255],
         changed_at=now,
     )
@@ -97,10 +97,10 @@ def _record(customer: Customer, pipeline: str, before: str, after: str, *, actor
     timeline_add(
         customer=customer,
         kind=TimelineEntry.Kind.STAGE_CHANGE,
-        channel=TimelineEntry.Channel.STAFF if getattr(actor, "pk", None) else TimelineEntry.Channel.SYSTEM,
+        channel=TimelineEntry.Channel.STAFF if user else TimelineEntry.Channel.SYSTEM,
         occurred_at=now,
         source_key=f"stage:{change.pk}",
-        employee=getattr(actor, "employee", None) if getattr(actor, "pk", None) else None,
+        employee=getattr(user, "employee", None),
         summary=str(
             _("%(pipeline)s: %(before)s → %(after)s")
             % {"pipeline": Pipeline(pipeline).label, "before": before or "—", "after": label}

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Employee, TimelineEntry
+from scrm.core.services import acting_user
 
 Kind = TimelineEntry.Kind
 # Entries that are a conversation with the customer: they move "last contact".
@@ -87,6 +88,6 @@ def timeline_note_add(*, customer: Customer, text: str, author, employee: Employ
         employee=employee or getattr(author, "employee", None),
         summary=text.splitlines()[0],
         content=text,
-        data={"author": author.get_username()} if getattr(author, "pk", None) else {},
+        data={"author": author.get_username()} if acting_user(author) else {},
     )
     return entry

@@ -18,14 +18,19 @@ def heartbeat_record(*, key: str, hostname: str) -> Heartbeat:
 SYSTEM_ACTOR = "system"
 
 
+def acting_user(actor):
+    """The user behind an action, or None when a job or a callback acted (no user, or an anonymous one)."""
+    return actor if getattr(actor, "pk", None) else None
+
+
 def audit_record(
     *, actor, action: str, target: models.Model, changes: dict[str, Any] | None = None, at: datetime | None = None
 ) -> AuditLog:
     """Append one audit entry. ``actor`` is the user who acted, or None for jobs and callbacks ("system").
     Call it inside the service's transaction, so a change and its record land together or not at all."""
     return AuditLog.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=actor.get_username() if getattr(actor, "pk", None) else SYSTEM_ACTOR,
+        actor=acting_user(actor),
+        actor_label=actor.get_username() if acting_user(actor) else SYSTEM_ACTOR,
         action=action,
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
