@@ -97,5 +97,6 @@ def customer_spend_refresh(*, customer: Customer, actor=None) -> None:
             lifecycle_advance(customer=locked, stage=Lifecycle.REPURCHASE, reason=str(_("second order")), actor=actor)
         elif count == 1:
             lifecycle_advance(customer=locked, stage=Lifecycle.CONVERSION, reason=str(_("first order")), actor=actor)
+    # lifecycle_advance moved ``locked`` forward (if at all): no need to read the row again
     customer.total_spend, customer.order_count, customer.tier = total, count, tier
-    customer.lifecycle_stage = Customer.objects.values_list("lifecycle_stage", flat=True).get(pk=customer.pk)
+    customer.lifecycle_stage = locked.lifecycle_stage
