@@ -121,12 +121,9 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
             values = [row.get(field.attname, now) for row in rows]
         else:
             values = [row[field.attname] if field.attname in row else field.get_default() for row in rows]
-        if isinstance(field, models.JSONField):
-            values = [None if value is None else json.dumps(value, ensure_ascii=False) for value in values]
-        columns.append(values)
+        columns.append(_plain(field, values))
     names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    # varchar[] rather than varchar(64)[]: a cast to the sized type would silently truncate instead of failing.
-    arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+    arrays = ", ".join(_array_param(field) for field in fields)
     table = connection.ops.quote_name(meta.db_table)
     sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 - names from the model
     with connection.cursor() as cursor:
@@ -154,14 +151,8 @@ def update_rows(model: type[models.Model], rows: dict[int, dict[str, Any]]) -> N
         model._default_manager.bulk_update(objs, [field.name for field in fields])
         return
     quote = connection.ops.quote_name
-    columns = [list(rows)]
-    for field in fields:
-        values = [values[field.attname] for values in rows.values()]
-        if isinstance(field, models.JSONField):
-            values = [None if value is None else json.dumps(value, ensure_ascii=False) for value in values]
-        columns.append(values)
-    types = [meta.pk.rel_db_type(connection), *(field.db_type(connection) for field in fields)]
-    arrays = ", ".join(f"%s::{db_type.split('(')[0]}[]" for db_type in types)
+    columns = [list(rows), *(_plain(field, [values[field.attname] for values in rows.values()]) for field in fields)]
+    arrays = ", ".join(_array_param(field) for field in [meta.pk, *fields])
     aliases = ", ".join(quote(f"v_{field.column}") for field in [meta.pk, *fields])
     assignments = ", ".join(f"{quote(field.column)} = v.{quote('v_' + field.column)}" for field in fields)
     table, pk = quote(meta.db_table), quote(meta.pk.column)
@@ -171,3 +162,15 @@ def update_rows(model: type[models.Model], rows: dict[int, dict[str, Any]]) -> N
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, columns)
+
+
+def _plain(field: models.Field, values: list[Any]) -> list[Any]:
+    """A column's values as psycopg2 sends them: JSON as its text, the rest as they are."""
+    if isinstance(field, models.JSONField):
+        return [None if value is None else json.dumps(value, ensure_ascii=False) for value in values]
+    return values
+
+
+def _array_param(field: models.Field) -> str:
+    # varchar[] rather than varchar(64)[]: a cast to the sized type would silently truncate instead of failing.
+    return f"%s::{field.db_type(connection).split('(')[0]}[]"
