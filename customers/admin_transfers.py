@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import CustomerAlert, CustomerTransfer, Employee, ExternalContact
-from customers.selectors import can_see_all_customers, customers_visible_to
+from customers.selectors import of_visible_customers
 from customers.services.alerts import alerts_resolve
 from customers.services.transfers import MAX_SUCCESS_MSG, customers_transfer, unassigned_refresh
 from customers.transfer_selectors import employee_transferable_contacts, transfer_eligibility, unassigned_contacts
@@ -25,13 +25,6 @@ from scrm.wecom.errors import WeComError
 
 Kind = CustomerTransfer.Kind
 TEMPLATES = "admin/customers/customertransfer"
-
-
-def _visible(queryset, user, customer_path: str):
-    """Rows of customers ``user`` may see; ops see all (no million-id subquery for them)."""
-    if can_see_all_customers(user):
-        return queryset
-    return queryset.filter(**{f"{customer_path}__in": customers_visible_to(user=user)})
 
 
 class TransferForm(forms.Form):
@@ -85,7 +78,7 @@ class CustomerTransferAdmin(ReadOnlyAdmin):
     change_list_template = f"{TEMPLATES}/change_list.html"
 
     def get_queryset(self, request):
-        return _visible(super().get_queryset(request), request.user, "contact__customer")
+        return of_visible_customers(super().get_queryset(request), user=request.user, customer_path="contact__customer")
 
     def changelist_view(self, request, extra_context=None):
         extra = {"may_transfer": self.has_transfer_permission(request), **(extra_context or {})}
@@ -278,7 +271,7 @@ class CustomerAlertAdmin(ReadOnlyAdmin):
     actions = ["mark_resolved"]
 
     def get_queryset(self, request):
-        return _visible(super().get_queryset(request), request.user, "customer")
+        return of_visible_customers(super().get_queryset(request), user=request.user)
 
     @admin.action(description=_("Mark resolved"), permissions=["resolve"])
     def mark_resolved(self, request, queryset):

@@ -79,6 +79,14 @@ def customers_visible_to(*, user) -> QuerySet[Customer]:
     return Customer.objects.filter(pk__in=sorted(customer_ids_of(employee=employee)))
 
 
+def of_visible_customers(queryset: QuerySet, *, user, customer_path: str = "customer") -> QuerySet:
+    """Rows (orders, alerts, transfers …) of customers ``user`` may see, reached by ``customer_path``; no filter
+    at all for ops (a subquery over every customer would only cost)."""
+    if can_see_all_customers(user):
+        return queryset
+    return queryset.filter(**{f"{customer_path}__in": customers_visible_to(user=user)})
+
+
 def customer_ids_of(*, employee: Employee) -> set[int]:
     """The customers an employee owns or follows (an active relation), as ids: two index lookups. Filtering
     customers by "owner = e OR EXISTS(relation)" instead makes PostgreSQL walk every customer, seconds at a
