@@ -6,8 +6,10 @@ answerable. ``member_count`` always equals the members whose ``left_at`` is null
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Value
 from django.utils.translation import gettext_lazy as _
 
+from scrm.core.fields import IntArrayField
 from scrm.core.models import TimeStampedModel
 
 WECOM_ID_LENGTH = 64
@@ -34,6 +36,10 @@ class CustomerGroup(TimeStampedModel):
     admin_userids = models.JSONField(_("admin userids"), default=list, blank=True)
     # When WeCom's groupchat/get detail first landed; null = a placeholder made from a callback.
     synced_at = models.DateTimeField(_("detail synced at"), null=True, blank=True)
+    # The group's tags (tagging.GroupTag) as an indexed array for segments; written only by tagging's services.
+    tag_ids = IntArrayField(
+        _("tag ids"), default=list, db_default=Value([], output_field=IntArrayField()), editable=False
+    )
 
     class Meta:
         verbose_name = _("customer group")

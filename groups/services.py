@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.selectors import employee_userids_known
 from groups.models import CustomerGroup, GroupMember
+from scrm.core.hooks import publish
 from scrm.core.upsert import as_int, as_text, given, lock_or_create, require_id, update_changed, wecom_time
 
 EXTERNAL_ID_PREFIXES = ("wm", "wo")  # WeCom's external_userid: wm… (WeChat user) / wo… (WeCom user)
@@ -242,6 +243,7 @@ def _create_members(members: list[GroupMember]) -> None:
 
 def _recount(group: CustomerGroup) -> None:
     update_changed(group, {"member_count": group.members.current().count()})
+    publish("groups.members_changed", group_ids=[group.pk])
 
 
 def _ids(member_ids: Iterable[str]) -> list[str]:

@@ -17,6 +17,7 @@ api_urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("customers.urls")),
+    path("tagging/", include("tagging.urls")),
 ]
 
 urlpatterns = [

@@ -7,4 +7,5 @@ class TaggingConfig(AppConfig):
     verbose_name = _("Tagging")
 
     def ready(self) -> None:
-        from tagging import profile, wecom_handlers  # noqa: F401 - register the 360 section and callback handlers
+        # register the 360 section, the callback handlers and the hook subscribers
+        from tagging import hooks_rules, hooks_wecom, profile, wecom_handlers  # noqa: F401

@@ -7,12 +7,13 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 
 from customers.models.wecom import Employee
 from customers.phones import E164_MAX_LENGTH, phone_mask
+from scrm.core.fields import IntArrayField
 from scrm.core.models import TimeStampedModel
 
 
@@ -142,6 +143,11 @@ class Customer(TimeStampedModel):
         _("opted out of marketing"), default=False, help_text=_("No SOP push or mass message reaches this customer.")
     )
     last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True)
+    # The ids of the tags the customer carries (tagging.CustomerTag) as an indexed array that segments filter on;
+    # written only by tagging's assignment services, in the same transaction as the rows.
+    tag_ids = IntArrayField(
+        _("tag ids"), default=list, db_default=Value([], output_field=IntArrayField()), editable=False
+    )
 
     objects = CustomerQuerySet.as_manager()
 

@@ -167,8 +167,10 @@ class FollowRelation(TimeStampedModel):
     added_at = models.DateTimeField(_("added at"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=32, choices=Status.choices, default=Status.ACTIVE)
     status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
-    # Interim: the tag-taxonomy issue replaces this with real links to tagging.Tag.
+    # The tags as WeCom shows them on this relation: corp tag ids, and the names of the employee's personal tags
+    # (个人标签, which have no id). tagging turns them into the customer's tag assignments (source "WeCom").
     wecom_tag_ids = models.JSONField(_("WeCom tag ids"), default=list, blank=True)
+    personal_tags = models.JSONField(_("personal tags"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("follow relation")
@@ -185,7 +187,7 @@ class FollowRelation(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.employee} → {self.contact}"
 
-    LIST_FIELDS = {"remark_mobiles": str, "wecom_tag_ids": str}
+    LIST_FIELDS = {"remark_mobiles": str, "wecom_tag_ids": str, "personal_tags": str}
 
     def clean(self) -> None:
         validate_list_fields(type(self), {name: getattr(self, name) for name in self.LIST_FIELDS})

@@ -28,6 +28,7 @@ from customers.models import (
 from customers.models.customer import lifecycle_rank
 from customers.phones import phone_display, phone_first, phone_normalize
 from customers.services.orders import customer_spend_refresh
+from scrm.core.hooks import publish
 from scrm.core.services import acting_user, audit_record
 from scrm.core.upsert import insert_rows, update_rows
 
@@ -124,6 +125,7 @@ def customer_merge(*, into: Customer, other: Customer, actor=None, reason: str =
             "merges": CustomerMerge.objects.filter(into=other).update(into=into),
         }
         updates = _merged_values(into, other)
+        publish("customers.merging", into_id=into.pk, other_id=other.pk)
         other_phone = other.phone
         other.delete()  # frees the phone number before ``into`` takes it
         for name, value in updates.items():

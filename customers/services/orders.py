@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Customer, Lifecycle, MemberTier, Order, TimelineEntry
 from customers.services.stages import lifecycle_advance
 from customers.services.timeline import timeline_add
+from scrm.core.hooks import publish
 from scrm.core.services import audit_record
 
 
@@ -75,6 +76,7 @@ def customer_spend_refresh(*, customer: Customer, actor=None) -> None:
         before_tier = locked.tier
         locked.total_spend, locked.order_count, locked.tier = total, count, tier
         locked.save(update_fields=["total_spend", "order_count", "tier", "updated_at"])
+        publish("customers.spend_changed", customer_ids=[locked.pk])
         if (before_tier.pk if before_tier else None) != (tier.pk if tier else None):
             now = timezone.now()
             timeline_add(

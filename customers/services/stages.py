@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Customer, Lifecycle, OpportunityStage, StageChange, TimelineEntry
 from customers.models.customer import lifecycle_rank
 from customers.services.timeline import timeline_add
+from scrm.core.hooks import publish
 from scrm.core.services import acting_user, audit_record
 
 Pipeline = StageChange.Pipeline
@@ -108,3 +109,4 @@ def _record(customer: Customer, pipeline: str, before: str, after: str, *, actor
         data={"pipeline": pipeline, "from": before, "to": after, "reason": reason},
     )
     audit_record(actor=actor, action=f"set_{pipeline}", target=customer, changes={pipeline: [before, after]})
+    publish("customers.stage_changed", customer_ids=[customer.pk])

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Employee, TimelineEntry
+from scrm.core.hooks import publish
 from scrm.core.services import acting_user
 
 Kind = TimelineEntry.Kind
@@ -55,6 +56,8 @@ def timeline_add(
             entry.save(force_insert=True)
             if kind in CONTACT_KINDS:
                 customer_touch(customer_ids=[customer.pk], at=occurred_at)
+            if kind == Kind.WECOM_CHAT:
+                publish("customers.chat_recorded", customer_id=customer.pk, text=content or summary)
     except IntegrityError:
         existing = TimelineEntry.objects.filter(source_key=source_key).first()
         if existing is None:

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Employee, ExternalContact, FollowRelation, validate_list_fields
 from customers.services.identity import contacts_link_customers, customers_for_new_contacts
+from scrm.core.hooks import publish
 from scrm.core.upsert import (
     as_int,
     as_text,
@@ -99,6 +100,7 @@ def external_contact_upsert_from_wecom(*, detail: dict, follow_userid: str | Non
             _relation_upsert(userid=userid, contact=contact, values=relation_values, at=now)
         mobiles = [mobile for _userid, values in follows for mobile in values.get("remark_mobiles", [])]
         contacts_link_customers(contact_ids=[contact.pk], remark_mobiles={contact.pk: mobiles})
+        publish("customers.contacts_changed", contact_ids=[contact.pk])
     if contact.customer_id is None:
         contact.refresh_from_db(fields=["customer"])
     return contact
@@ -307,6 +309,7 @@ def _bulk_upsert(*, page: ContactPage, at: datetime) -> dict[str, int]:
         contact_ids=[contact.pk for contact in found.values()],
         remark_mobiles={contact.pk: mobiles[external_userid] for external_userid, contact in found.items()},
     )
+    publish("customers.contacts_changed", contact_ids=list(contact_ids.values()))
     return {
         "contacts_created": len(new_contacts),
         "contacts_updated": len(changed_contacts),
@@ -453,6 +456,7 @@ def follow_relations_apply(*, changes: list[FollowChange]) -> list[FollowRelatio
         for change in changes:
             mobiles.setdefault(contact_ids[change.external_userid], []).extend(change.values.get("remark_mobiles", []))
         contacts_link_customers(contact_ids=contact_ids.values(), remark_mobiles=mobiles)
+        publish("customers.contacts_changed", contact_ids=list(contact_ids.values()))
     return [relations[(employee_ids[change.userid], contact_ids[change.external_userid])] for change in changes]
 
 

@@ -53,6 +53,8 @@ ROLES: dict[str, Role] = {
             "customers.customer": frozenset({"view", "add", "change"}),
             "customers.timelineentry": frozenset({"view", "add"}),
             "customers.order": frozenset({"view", "add"}),
+            # tag and untag the customers they follow (same object-level rule)
+            "tagging.customertag": frozenset({"view", "add", "delete"}),
         },
     ),
 }

@@ -94,7 +94,8 @@ def wecom_time(value: Any, *, field: str) -> datetime | None:
 
 
 def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: str = "") -> dict[Any, int]:
-    """Insert validated rows (attname → plain value; other fields take their defaults, ``auto_now`` fields now)
+    """Insert validated rows (attname → plain value, the same keys in every row; other fields take their
+    defaults, ``auto_now`` fields now)
     in one statement; with ``key``, returns ``{row[key]: pk}`` (``key="pk"``: the new pks, in the rows' order).
 
     ``bulk_create`` prepares every value through its field, and at a page of contacts with their relations that
@@ -114,7 +115,12 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
             {getattr(obj, meta.get_field(key).attname if key != "pk" else "pk"): obj.pk for obj in objs} if key else {}
         )
     now = timezone.now()
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    # A field with a database default that the rows leave out is left to the database (Customer.tag_ids).
+    fields = [
+        field
+        for field in meta.concrete_fields
+        if not field.primary_key and not (field.has_db_default() and field.attname not in rows[0])
+    ]
     columns = []
     for field in fields:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):

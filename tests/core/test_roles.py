@@ -31,7 +31,17 @@ BUSINESS_MODELS = {
         "customeralert",
     ),
     "groups": ("customergroup", "groupmember"),
-    "tagging": ("taggroup", "tag"),
+    "tagging": (
+        "taggroup",
+        "tag",
+        "customertag",
+        "grouptag",
+        "wecomtagpush",
+        "tagrule",
+        "segment",
+        "tagbulkjob",
+        "tagbulkjobchunk",
+    ),
     "wecom": ("inboxevent", "syncstate"),
 }
 OPS_NOW = {
@@ -46,6 +56,8 @@ SALES_NOW = {
     "customers.change_customer",
     "customers.add_timelineentry",
     "customers.add_order",
+    "tagging.add_customertag",
+    "tagging.delete_customertag",
     *(f"groups.view_{model}" for model in BUSINESS_MODELS["groups"]),
     *(f"tagging.view_{model}" for model in BUSINESS_MODELS["tagging"]),
 }

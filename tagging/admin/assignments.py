@@ -1,0 +1,1 @@
+"""Admin for assignments (being written)."""

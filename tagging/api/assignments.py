@@ -1,0 +1,3 @@
+"""The assignments API (being written), mounted under /api/tagging/."""
+
+urlpatterns: list = []

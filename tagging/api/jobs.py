@@ -1,0 +1,3 @@
+"""The jobs API (being written), mounted under /api/tagging/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The rules API (being written), mounted under /api/tagging/."""
+
+urlpatterns: list = []

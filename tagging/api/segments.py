@@ -1,0 +1,3 @@
+"""The segments API (being written), mounted under /api/tagging/."""
+
+urlpatterns: list = []

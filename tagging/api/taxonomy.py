@@ -1,0 +1,3 @@
+"""The taxonomy API (being written), mounted under /api/tagging/."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Hook subscribers that keep WeCom-sourced tag assignments in step with follow relations (being written)."""

@@ -1,0 +1,69 @@
+"""Queueing corp-tag changes for WeCom (``mark_tag`` per follow relation), in the caller's transaction.
+
+A corp tag put on a customer here must show in WeCom on every active follow relation of that customer; one taken
+off must disappear there. The calls go into the ``WeComTagPush`` outbox, one pending row per relation, merged
+with what is already pending, and are sent after commit by ``tagging.tasks``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.utils import timezone
+
+from customers.models import FollowRelation
+from tagging.models import Tag, TagKind, WeComTagPush
+
+
+def wecom_tag_push_enqueue(*, changes, tags: dict[int, Tag]) -> int:
+    """Queue the WeCom side of ``changes`` (a ``TagChanges`` of customers); returns the outbox rows written."""
+    wecom_id = {pk: tag.tag_id for pk, tag in tags.items() if tag.kind == TagKind.CORP and tag.tag_id}
+    adds: dict[int, set[str]] = defaultdict(set)
+    removes: dict[int, set[str]] = defaultdict(set)
+    for customer_id, tag_pks in changes.added.items():
+        adds[customer_id].update(wecom_id[pk] for pk in tag_pks if pk in wecom_id)
+    for customer_id, rows in changes.removed.items():
+        removes[customer_id].update(wecom_id[row["tag_id"]] for row in rows if row["tag_id"] in wecom_id)
+    customers = [c for c in changes.changed_ids if adds.get(c) or removes.get(c)]
+    if not customers:
+        return 0
+    relations = list(
+        FollowRelation.objects.filter(
+            contact__customer_id__in=customers, status=FollowRelation.Status.ACTIVE
+        ).values_list("pk", "contact__customer_id", "wecom_tag_ids")
+    )
+    pending = {
+        push.relation_id: push
+        for push in WeComTagPush.objects.select_for_update()
+        .filter(relation_id__in=[pk for pk, _c, _s in relations], status=WeComTagPush.Status.PENDING)
+        .order_by("pk")
+    }
+    now = timezone.now()
+    new, changed, emptied = [], [], []
+    for relation_id, customer_id, shown in relations:
+        shown, push = set(shown or []), pending.get(relation_id)
+        queued_add = set(push.add_tag_ids) if push else set()
+        queued_remove = set(push.remove_tag_ids) if push else set()
+        add, remove = adds[customer_id], removes[customer_id]
+        # Against what WeCom shows plus what is queued: the later change wins for a tag named in both.
+        final_add = (queued_add - remove) | (add - shown)
+        final_remove = (queued_remove - add) | (remove & shown)
+        if push is None:
+            if final_add or final_remove:
+                new.append(
+                    WeComTagPush(
+                        relation_id=relation_id,
+                        add_tag_ids=sorted(final_add),
+                        remove_tag_ids=sorted(final_remove),
+                        due_at=now,
+                    )
+                )
+        elif not (final_add or final_remove):
+            emptied.append(push.pk)
+        elif (final_add, final_remove) != (queued_add, queued_remove):
+            push.add_tag_ids, push.remove_tag_ids = sorted(final_add), sorted(final_remove)
+            changed.append(push)
+    WeComTagPush.objects.bulk_create(new)
+    WeComTagPush.objects.bulk_update(changed, ["add_tag_ids", "remove_tag_ids"])
+    WeComTagPush.objects.filter(pk__in=emptied).delete()
+    return len(new) + len(changed) + len(emptied)

@@ -1,0 +1,1 @@
+"""Tagging tasks: jobs (being written)."""

@@ -1,0 +1,1 @@
+"""Tagging tasks: pushes (being written)."""

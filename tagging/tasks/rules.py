@@ -1,0 +1,1 @@
+"""Tagging tasks: rules (being written)."""

@@ -1,0 +1,1 @@
+"""Tagging tasks: taxonomy (being written)."""
