@@ -180,6 +180,10 @@ CELERY_TASK_ROUTES = {
     "scrm.core.tasks.*": {"queue": Queue.DEFAULT.value},
     "customers.tasks.import_followups": {"queue": Queue.SYNC.value},  # a million rows: with the bulky work
     "customers.tasks.*": {"queue": Queue.DEFAULT.value},
+    # a segment of a hundred thousand customers, or every customer against every rule: with the bulky work
+    "tagging.bulk_*": {"queue": Queue.SYNC.value},
+    "tagging.rules_evaluate_all": {"queue": Queue.SYNC.value},
+    "tagging.*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ACKS_LATE = True  # a task lost with its worker is redelivered; tasks are idempotent by design
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
