@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
@@ -22,7 +22,14 @@ from rest_framework.response import Response
 from customers import serializers as s
 from customers.models import Customer, OpportunityStage, Order
 from customers.profile import customer_360, customer_360_queryset, profile_sections, timeline_page
-from customers.selectors import customer_timeline, customers_search, customers_visible_to, user_employee
+from customers.selectors import (
+    customer_filters,
+    customer_timeline,
+    customers_filter_by,
+    customers_search,
+    customers_visible_to,
+    user_employee,
+)
 from customers.services.identity import customer_bind_phone, customer_create, customer_phone_reveal, customer_update
 from customers.services.orders import order_record
 from customers.services.stages import lifecycle_set, opportunity_stage_set
@@ -83,7 +90,11 @@ class CustomerListView(CustomerAPIView):
 
     @extend_schema(
         operation_id="customers_list",
-        parameters=[s.CustomerFilterSerializer],
+        # filters other apps registered (tagging's segment): they load in their ready(), before any URLconf
+        parameters=[
+            s.CustomerFilterSerializer,
+            *(OpenApiParameter(f.name, str, description=f.description) for f in customer_filters()),
+        ],
         responses=s.CustomerSerializer(many=True),
     )
     def get(self, request):
@@ -100,6 +111,7 @@ class CustomerListView(CustomerAPIView):
             contacted_before=given.get("contacted_before"),
             marketing_opt_out=given.get("marketing_opt_out"),
         )
+        customers = customers_filter_by(customers, request.query_params, user=request.user)
         page = self.paginate_queryset(customers)
         return self.get_paginated_response(render(s.CustomerSerializer, page, many=True))
 

@@ -4,9 +4,11 @@ What a user may see is decided here (``customers_visible_to``): the API, the adm
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Right
 
@@ -122,6 +124,43 @@ def customers_search(
         "marketing_opt_out": marketing_opt_out,
     }
     return customers.filter(**{name: value for name, value in filters.items() if value is not None})
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """A list filter another app adds (``?<name>=<value>``): ``apply(customers, value, user=user)`` narrows the
+    queryset or raises ValidationError."""
+
+    name: str
+    apply: Callable[..., QuerySet[Customer]]
+    description: str = ""
+
+
+_customer_filters: dict[str, CustomerFilter] = {}
+
+
+def register_customer_filter(name: str, apply: Callable[..., QuerySet[Customer]], *, description: str = "") -> None:
+    """Let an app that depends on customers (tagging's ``?segment=``) filter the customer list without customers
+    importing it. Register at import time of a module the app's ``ready`` loads."""
+    _customer_filters[name] = CustomerFilter(name, apply, description)
+
+
+def customer_filters() -> list[CustomerFilter]:
+    return list(_customer_filters.values())
+
+
+def customers_filter_by(customers: QuerySet[Customer], params: Mapping[str, str], *, user) -> QuerySet[Customer]:
+    """The registered filters whose parameter is given (non-empty); a refused value is a ValidationError naming
+    that parameter, whatever field the filter's own error named."""
+    for registered in _customer_filters.values():
+        value = params.get(registered.name)
+        if not value:
+            continue
+        try:
+            customers = registered.apply(customers, value, user=user)
+        except ValidationError as exc:
+            raise ValidationError({registered.name: exc.messages}) from None
+    return customers
 
 
 def customers_matching(customers: QuerySet[Customer], query: str) -> QuerySet[Customer]:
