@@ -1,11 +1,11 @@
 """Putting tags on customers and customer groups, and taking them off.
 
 Every path (staff by hand, rules, WeCom, imports, bulk jobs) goes through ``customer_tags_change`` or
-``group_tags_change``. Each call, in one transaction: locks the rows it tags (id order, so concurrent calls
-cannot deadlock or lose an update), writes the assignment rows, rebuilds the indexed ``tag_ids`` array of every
-row it changed from those assignment rows, and for customers records one timeline entry per changed customer and
-queues the WeCom ``mark_tag`` calls that make corp tags show in WeCom too (sent after commit). A call that would
-change nothing writes nothing.
+``group_tags_change`` (an undone bulk removal through ``customer_tags_restore``). Each call, in one transaction:
+locks the rows it tags (id order, so concurrent calls cannot deadlock or lose an update), writes the assignment
+rows, rebuilds the indexed ``tag_ids`` array of every row it changed from those assignment rows, and for customers
+records one timeline entry per changed customer and queues the WeCom ``mark_tag`` calls that make corp tags show
+in WeCom too (sent after commit). A call that would change nothing writes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -161,25 +162,93 @@ def _change(
             chunk = _change_chunk(
                 kind, ids[start : start + CHUNK], add, remove, source, acting_user(actor), rule, job, only_rule, at
             )
-            if kind is CUSTOMERS and chunk.changed_ids:
-                _timeline(chunk, tags, source, actor, at)
-                if push_to_wecom:
-                    from tagging.services.wecom_push import wecom_tag_push_enqueue
-
-                    wecom_tag_push_enqueue(changes=chunk, tags=tags)
-                if actor is not None and job is None and len(ids) == 1:
-                    audit_record(
-                        actor=actor, action="tags", target=Customer(pk=ids[0]), changes=_names(chunk, tags, ids[0])
-                    )
+            _recorded(kind, chunk, tags, source, actor, at, push_to_wecom=push_to_wecom)
+            if kind is CUSTOMERS and chunk.changed_ids and actor is not None and job is None and len(ids) == 1:
+                audit_record(
+                    actor=actor, action="tags", target=Customer(pk=ids[0]), changes=_names(chunk, tags, ids[0])
+                )
         result.merge(chunk)
     return result
 
 
-def _change_chunk(kind, ids, add, remove, source, user, rule, job, only_rule, at) -> TagChanges:
-    owner_attname = f"{kind.owner_field}_id"
-    locked = list(
+def customer_tags_restore(*, assignments: Iterable[dict[str, Any]], actor=None) -> TagChanges:
+    """Put back assignments that a change took off, each as ``TagChanges.removed`` reported it plus its
+    ``customer_id``, with their original source, actor, rule and time: the undo of a bulk removal. The same path
+    as a change (locks, ``tag_ids``, one timeline entry per customer by ``actor``, WeCom ``mark_tag``); the tags
+    pass the checks of putting them on. A customer who carries the tag again by now keeps that assignment; an
+    actor or rule deleted since is restored as none, as their deletion would have left it."""
+    rows = list(assignments)
+    tags: dict[int, Tag] = {}
+    for source in {row["source"] for row in rows}:
+        wanted = {row["tag_id"] for row in rows if row["source"] == source}
+        tags |= tags_for(target=TagTarget.CUSTOMER, tag_ids=wanted, adding=True, source=source)
+    users = set(
+        get_user_model().objects.filter(pk__in={row["actor_id"] for row in rows} - {None}).values_list("pk", flat=True)
+    )
+    rules = set(TagRule.objects.filter(pk__in={row["rule_id"] for row in rows} - {None}).values_list("pk", flat=True))
+    by_customer: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_customer[row["customer_id"]].append(row)
+    ids = sorted(by_customer)
+    at, result = timezone.now(), TagChanges()
+    for start in range(0, len(ids), CHUNK):
+        with transaction.atomic():
+            locked = _lock(CUSTOMERS, ids[start : start + CHUNK])
+            have = set(
+                CustomerTag.objects.filter(customer_id__in=locked, tag_id__in=tags).values_list("customer_id", "tag_id")
+            )
+            chunk, new_rows = TagChanges(), []
+            for customer_id in locked:
+                for row in by_customer[customer_id]:
+                    if (customer_id, row["tag_id"]) in have:
+                        continue
+                    have.add((customer_id, row["tag_id"]))
+                    new_rows.append(
+                        {
+                            "customer_id": customer_id,
+                            "tag_id": row["tag_id"],
+                            "source": row["source"],
+                            "actor_id": row["actor_id"] if row["actor_id"] in users else None,
+                            "rule_id": row["rule_id"] if row["rule_id"] in rules else None,
+                            "job_id": None,
+                            "created_at": row["created_at"],
+                        }
+                    )
+                    chunk.added[customer_id].append(row["tag_id"])
+            _write(CUSTOMERS, chunk, new_rows, doomed=[])
+            _recorded(CUSTOMERS, chunk, tags, Source.MANUAL, actor, at, push_to_wecom=True)
+        result.merge(chunk)
+    return result
+
+
+def _lock(kind: _Kind, ids: list[int]) -> list[int]:
+    """Lock these owners' rows in id order (concurrent calls then cannot deadlock); returns the ids that exist."""
+    return list(
         kind.owner._default_manager.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
     )
+
+
+def _write(kind: _Kind, changes: TagChanges, new_rows: list[dict[str, Any]], doomed: list[int]) -> None:
+    insert_rows(kind.assignment, new_rows)
+    if doomed:
+        kind.assignment._default_manager.filter(pk__in=doomed).delete()
+    _rebuild_arrays(kind, changes.changed_ids)
+
+
+def _recorded(kind: _Kind, changes: TagChanges, tags, source: str, actor, at, *, push_to_wecom: bool) -> None:
+    """A customer chunk's timeline entries and WeCom ``mark_tag`` calls, in its transaction."""
+    if kind is not CUSTOMERS or not changes.changed_ids:
+        return
+    _timeline(changes, tags, source, actor, at)
+    if push_to_wecom:
+        from tagging.services.wecom_push import wecom_tag_push_enqueue
+
+        wecom_tag_push_enqueue(changes=changes, tags=tags)
+
+
+def _change_chunk(kind, ids, add, remove, source, user, rule, job, only_rule, at) -> TagChanges:
+    owner_attname = f"{kind.owner_field}_id"
+    locked = _lock(kind, ids)
     existing = list(
         kind.assignment._default_manager.filter(**{f"{owner_attname}__in": locked, "tag_id__in": add | remove}).values(
             "pk", owner_attname, "tag_id", "source", "actor_id", "rule_id", "created_at"
@@ -210,10 +279,7 @@ def _change_chunk(kind, ids, add, remove, source, user, rule, job, only_rule, at
             changes.removed[row[owner_attname]].append(
                 {key: row[key] for key in ("tag_id", "source", "actor_id", "rule_id", "created_at")}
             )
-    insert_rows(kind.assignment, new_rows)
-    if doomed:
-        kind.assignment._default_manager.filter(pk__in=doomed).delete()
-    _rebuild_arrays(kind, changes.changed_ids)
+    _write(kind, changes, new_rows, doomed)
     return changes
 
 
