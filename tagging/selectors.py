@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from tagging.models import Tag, TagGroup
+from tagging.models import SyncState, Tag, TagGroup, TagKind
 
 
-def tag_groups_with_tags(*, include_deleted: bool = False) -> QuerySet[TagGroup]:
-    """Tag groups in WeCom's order, each with its tags prefetched: two queries."""
+def tag_groups_with_tags(*, include_deleted: bool = False, target: str | None = None) -> QuerySet[TagGroup]:
+    """Tag groups in WeCom's order (larger ``order`` first), each with its tags prefetched in the same order: two
+    queries. ``target``: only the groups for customers, or for customer groups."""
     tags = Tag.objects.all() if include_deleted else Tag.objects.live()
     groups = TagGroup.objects.all() if include_deleted else TagGroup.objects.live()
+    if target:
+        groups = groups.filter(target=target)
     return groups.prefetch_related(Prefetch("tags", queryset=tags))
+
+
+def corp_tags_used() -> int:
+    """Corp tags counted against WeCom's 3,000: the live ones, sent or waiting to be, and the deleted ones WeCom
+    still has (the deletion not sent yet, or refused)."""
+    in_wecom_still = Q(deleted=True) & ~Q(tag_id="") & ~Q(sync_state=SyncState.SYNCED)
+    return Tag.objects.filter(Q(kind=TagKind.CORP) & (Q(deleted=False) | in_wecom_still)).count()
 
 
 def tags_by_ids(*, tag_ids: list[str]) -> dict[str, Tag]:

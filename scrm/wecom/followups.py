@@ -8,6 +8,7 @@ transaction has committed. The reads run as tasks, so WeCom being slow or limite
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from scrm.wecom.client import get_client
 from scrm.wecom.dispatch import batched, register
@@ -86,7 +87,11 @@ def group_refresh(*, chat_id: str) -> None:
 
 
 def tags_refresh() -> None:
+    """Fetch the whole tag list after change_external_tag events and apply it. The events recorded their times
+    on the rows they named; those times, not this fetch's, decide against edits made here (``dated_by_events``),
+    so an event about one tag never overrides an edit of another."""
     from tagging.services import corp_tags_upsert_from_wecom
 
+    fetched_at = timezone.now()
     tag_groups = get_client("contact").external_contact.get_corp_tag_list().get("tag_group", [])
-    corp_tags_upsert_from_wecom(tag_groups=tag_groups, complete=True)
+    corp_tags_upsert_from_wecom(tag_groups=tag_groups, complete=True, fetched_at=fetched_at, dated_by_events=True)

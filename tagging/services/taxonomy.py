@@ -1,125 +1,283 @@
-"""Writes to corp tags and tag groups: the list from get_corp_tag_list, and what change_external_tag callbacks
-announce. Idempotent: rows are keyed by WeCom's ids, only differing fields are written, nothing is deleted."""
+"""Tag groups and tags as staff edit them here. What WeCom reports is written by ``taxonomy_wecom`` (re-exported
+below), what staff change here reaches WeCom through ``taxonomy_push``.
+
+Kinds (``tagging.models.taxonomy``): corp tags are WeCom's 企业标签, kept in two-way sync; system tags, and every tag
+group for customer groups, live here only (``sync_state = local``, never sent); personal tags are WeCom's and
+read-only here.
+
+Every edit is checked against WeCom's rules before anything is stored or sent: a name of 1–30 characters, unique
+in its group (a group's among the live groups of its kind), at most 3,000 corp tags counting those not sent yet,
+and an app changes only the corp tags it created unless it holds the 客户联系 secret. A corp edit is stamped
+``local_changed_at``, marked ``pending`` and pushed after commit. Deleting keeps the row, marked ``deleted``; a
+deleted group takes its tags along. Every edit is audited.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
-from django.utils.translation import gettext_lazy as _
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from scrm.core.upsert import as_int, as_text, lock_or_create, require_id, update_changed, wecom_time
-from tagging.models import Tag, TagGroup
+from scrm.core.services import audit_record
+from tagging.models import MAX_CORP_TAGS, TAG_NAME_MAX_LENGTH, SyncState, Tag, TagGroup, TagKind, TagTarget
+from tagging.selectors import corp_tags_used
+from tagging.services.taxonomy_push import may_edit_any_corp_tag, push_after_commit, push_in_flight
+from tagging.services.taxonomy_wecom import (  # noqa: F401 - the WeCom side, imported from here by the package
+    corp_tags_upsert_from_wecom,
+    tag_ensure,
+    tag_group_ensure,
+    tag_group_mark_deleted,
+    tag_mark_deleted,
+)
 
-M = TypeVar("M", bound=models.Model)
+MAX_ORDER = 2**32 - 1  # WeCom's order is a uint32
 
 
-def corp_tags_upsert_from_wecom(*, tag_groups: list[dict], complete: bool = False) -> tuple[int, int]:
-    """Apply get_corp_tag_list's ``tag_group`` list: ``[{group_id, group_name, create_time, order, deleted,
-    tag: [{id, name, create_time, order, deleted}]}]``. Returns (tag groups, tags) in the list.
-
-    ``complete=True`` says the list is the whole corp (the call had no tag_id/group_id filter): groups and tags
-    we have that it does not mention were deleted in WeCom and are marked so. A filtered list never marks.
-    """
-    if not isinstance(tag_groups, list) or not all(isinstance(group, dict) for group in tag_groups):
-        raise ValidationError({"tag_group": _("Must be a list of objects.")})
-    groups: dict[str, dict[str, Any]] = {}
-    tags: dict[str, tuple[str, dict[str, Any]]] = {}
-    for data in tag_groups:
-        group_id = as_text(data.get("group_id"))
-        require_id(group_id, "group_id")
-        groups[group_id] = _common(data, name_key="group_name")
-        tag_list = data.get("tag") or []
-        if not isinstance(tag_list, list) or not all(isinstance(tag, dict) for tag in tag_list):
-            raise ValidationError({"tag": _("Must be a list of objects.")})
-        for tag in tag_list:
-            tag_id = as_text(tag.get("id"))
-            require_id(tag_id, "tag.id")
-            values = _common(tag, name_key="name")
-            if groups[group_id].get("deleted"):  # deleting a group deletes its tags (WeCom sends no tag events)
-                values["deleted"] = True
-            tags[tag_id] = (group_id, values)
-
+def tag_group_create(
+    *, name: str, kind: str = TagKind.CORP, target: str = TagTarget.CUSTOMER, order: int = 0, actor
+) -> TagGroup:
+    """A new tag group. A corp group reaches WeCom with its first tag (WeCom has no empty tag groups)."""
+    if kind == TagKind.PERSONAL:
+        raise ValidationError({"kind": _("Personal tags come from WeCom and are read-only here.")}, code="read_only")
+    corp = kind == TagKind.CORP
+    group = TagGroup(
+        name=_clean_name(name),
+        kind=kind,
+        target=target,
+        order=_clean_order(order),
+        sync_state=SyncState.PENDING if corp else SyncState.LOCAL,
+        local_changed_at=timezone.now() if corp else None,
+    )
+    group.full_clean(validate_unique=False, validate_constraints=False)  # kind, target, and the two together
     with transaction.atomic():
-        group_rows = _upsert_many(TagGroup, key="group_id", rows=groups)
-        tag_rows = {tag_id: {**values, "group": group_rows[group_id]} for tag_id, (group_id, values) in tags.items()}
-        _upsert_many(Tag, key="tag_id", rows=tag_rows, related=("group",))
-        if complete:
-            for model, key, seen in ((TagGroup, "group_id", groups), (Tag, "tag_id", tags)):
-                for row in (
-                    model.objects.select_for_update().filter(deleted=False).exclude(**{f"{key}__in": list(seen)})
-                ):
-                    update_changed(row, {"deleted": True})
-    return len(groups), len(tags)
-
-
-def tag_ensure(*, tag_id: str) -> Tag:
-    """The tag row, as a placeholder (id only, no group) if we have not seen it yet. A known tag is left as it
-    is: ids are never reused, so a late 'create' must not undelete a tag."""
-    require_id(tag_id, "tag_id")
-    with transaction.atomic():
-        tag, _created = lock_or_create(Tag, lookup={"tag_id": tag_id}, defaults={})
-    return tag
-
-
-def tag_group_ensure(*, group_id: str) -> TagGroup:
-    require_id(group_id, "group_id")
-    with transaction.atomic():
-        group, _created = lock_or_create(TagGroup, lookup={"group_id": group_id}, defaults={})
+        _check_group_name(group)
+        group.save()
+        audit_record(
+            actor=actor,
+            action="create",
+            target=group,
+            changes={"name": group.name, "kind": kind, "target": target, "order": group.order},
+        )
     return group
 
 
-def tag_mark_deleted(*, tag_id: str) -> Tag:
-    """The tag was deleted in WeCom: keep the row, mark it (a tag we never saw is recorded as deleted)."""
-    require_id(tag_id, "tag_id")
+def tag_group_update(*, group: TagGroup, name: str | None = None, order: int | None = None, actor) -> TagGroup:
+    """Rename or reorder a tag group; ``None`` leaves a field as it is. A change of nothing writes nothing."""
+    values = _given(name=name, order=order)
     with transaction.atomic():
-        tag, created = lock_or_create(Tag, lookup={"tag_id": tag_id}, defaults={"deleted": True})
-        if not created:
-            update_changed(tag, {"deleted": True})
-    return tag
-
-
-def tag_group_mark_deleted(*, group_id: str) -> TagGroup:
-    """The group was deleted in WeCom, and with it all its tags (WeCom sends no event per tag)."""
-    require_id(group_id, "group_id")
-    with transaction.atomic():
-        group, created = lock_or_create(TagGroup, lookup={"group_id": group_id}, defaults={"deleted": True})
-        if not created:
-            update_changed(group, {"deleted": True})
-        for tag in Tag.objects.select_for_update().filter(group=group, deleted=False):
-            update_changed(tag, {"deleted": True})
+        group = TagGroup.objects.select_for_update().get(pk=group.pk)
+        check_editable(group)
+        changes = _apply(group, values)
+        if not changes:
+            return group
+        if "name" in changes:
+            _check_group_name(group)
+        push = _mark_edited(group)
+        group.full_clean(validate_unique=False, validate_constraints=False)
+        group.save()
+        audit_record(actor=actor, action="update", target=group, changes=changes)
+        if push:
+            push_after_commit(group)
     return group
 
 
-def _common(data: dict, *, name_key: str) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if name_key in data:
-        values["name"] = as_text(data[name_key])
-    if data.get("order") not in (None, ""):
-        values["order"] = as_int(data["order"], "order")
-    if "deleted" in data:
-        values["deleted"] = bool(data["deleted"])
-    if data.get("create_time"):
-        values["wecom_created_at"] = wecom_time(data["create_time"], field="create_time")
+def tag_group_delete(*, group: TagGroup, actor) -> TagGroup:
+    """Delete a tag group and its tags (WeCom deletes a group's tags with it). Deleting twice is a no-op."""
+    with transaction.atomic():
+        group = TagGroup.objects.select_for_update().get(pk=group.pk)
+        if group.deleted:
+            return group
+        check_editable(group)
+        tags = list(group.tags.select_for_update().filter(deleted=False).order_by("pk"))
+        push = _mark_edited(group)
+        group.deleted = True
+        group.save()
+        for tag in tags:
+            # A corp group's tags follow it: pending until WeCom has deleted the group (see taxonomy_push.carrier).
+            _mark_edited(tag)
+            tag.deleted = True
+            tag.save()
+        audit_record(
+            actor=actor,
+            action="delete",
+            target=group,
+            changes={"deleted": [False, True], "tags": [tag.name for tag in tags]},
+        )
+        if push:
+            push_after_commit(group)
+    return group
+
+
+def tag_create(*, group: TagGroup, name: str, order: int = 0, actor) -> Tag:
+    """A new tag in ``group``, of the group's kind."""
+    name, order = _clean_name(name), _clean_order(order)
+    with transaction.atomic():
+        group = TagGroup.objects.select_for_update().get(pk=group.pk)  # one writer per group: names stay unique
+        if group.kind == TagKind.PERSONAL:
+            raise ValidationError(
+                {"group": _("Personal tags come from WeCom and are read-only here.")}, code="read_only"
+            )
+        if group.deleted:
+            raise ValidationError({"group": _("This tag group is deleted.")}, code="deleted")
+        tag = Tag(group=group, name=name, order=order, kind=group.kind)
+        _check_tag_name(tag)
+        corp = group.kind == TagKind.CORP
+        if corp and (used := corp_tags_used()) >= MAX_CORP_TAGS:
+            raise ValidationError(
+                _(
+                    "WeCom allows at most %(limit)s corp tags per company, and %(used)s are in use or waiting to be "
+                    "sent. Delete tags that are no longer used first."
+                )
+                % {"limit": f"{MAX_CORP_TAGS:,}", "used": f"{used:,}"},
+                code="quota",
+            )
+        tag.sync_state = SyncState.PENDING if corp else SyncState.LOCAL
+        tag.local_changed_at = timezone.now() if corp else None
+        tag.full_clean(validate_unique=False, validate_constraints=False)
+        tag.save()
+        audit_record(
+            actor=actor, action="create", target=tag, changes={"group": group.name, "name": name, "order": order}
+        )
+        if corp:
+            push_after_commit(tag)
+    return tag
+
+
+def tag_update(*, tag: Tag, name: str | None = None, order: int | None = None, actor) -> Tag:
+    """Rename or reorder a tag; ``None`` leaves a field as it is. A change of nothing writes nothing."""
+    values = _given(name=name, order=order)
+    with transaction.atomic():
+        if tag.group_id:
+            TagGroup.objects.select_for_update().get(pk=tag.group_id)  # as tag_create: group first, then tag
+        tag = Tag.objects.select_for_update().get(pk=tag.pk)
+        check_editable(tag)
+        changes = _apply(tag, values)
+        if not changes:
+            return tag
+        if "name" in changes:
+            _check_tag_name(tag)
+        push = _mark_edited(tag)
+        tag.full_clean(validate_unique=False, validate_constraints=False)
+        tag.save()
+        audit_record(actor=actor, action="update", target=tag, changes=changes)
+        if push:
+            push_after_commit(tag)
+    return tag
+
+
+def tag_delete(*, tag: Tag, actor) -> Tag:
+    """Delete a tag (the row stays, marked). Deleting twice is a no-op."""
+    with transaction.atomic():
+        tag = Tag.objects.select_for_update().get(pk=tag.pk)
+        if tag.deleted:
+            return tag
+        check_editable(tag)
+        push = _mark_edited(tag)
+        tag.deleted = True
+        tag.save()
+        audit_record(actor=actor, action="delete", target=tag, changes={"deleted": [False, True]})
+        if push:
+            push_after_commit(tag)
+    return tag
+
+
+# --- checks -------------------------------------------------------------------------------------------------------
+
+
+def _clean_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("A name is required.")}, code="required")
+    if len(name) > TAG_NAME_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "name": _("At most %(limit)d characters (WeCom's limit); this name has %(length)d.")
+                % {"limit": TAG_NAME_MAX_LENGTH, "length": len(name)}
+            },
+            code="max_length",
+        )
+    return name
+
+
+def _clean_order(order: int | None) -> int:
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
+        raise ValidationError(
+            {"order": _("A whole number from 0 to %(max)d (WeCom's range); larger comes first.") % {"max": MAX_ORDER}},
+            code="invalid",
+        )
+    return order
+
+
+def _given(*, name: str | None, order: int | None) -> dict:
+    values = {}
+    if name is not None:
+        values["name"] = _clean_name(name)
+    if order is not None:
+        values["order"] = _clean_order(order)
     return values
 
 
-def _upsert_many(
-    model: type[M], *, key: str, rows: dict[str, dict[str, Any]], related: tuple[str, ...] = ()
-) -> dict[str, M]:
-    """Lock the existing rows in one query, update what differs, create the rest; returns key → row."""
-    locked = model.objects.select_for_update(of=("self",) if related else ()).select_related(*related)
-    existing = {getattr(row, key): row for row in locked.filter(**{f"{key}__in": list(rows)})}
-    new = []
-    for value, values in rows.items():
-        row = existing.get(value)
-        if row is None:
-            row = model(**{key: value}, **values)
-            row.full_clean(validate_unique=False, validate_constraints=False)
-            new.append(row)
-            existing[value] = row
-        else:
-            update_changed(row, values)
-    model.objects.bulk_create(new)
-    return existing
+def _check_group_name(group: TagGroup) -> None:
+    # WeCom keys corp tag groups by name too: add_corp_tag with an existing group name adds to that group.
+    others = TagGroup.objects.live().filter(kind=group.kind, target=group.target, name=group.name)
+    if others.exclude(pk=group.pk).exists():
+        raise ValidationError(
+            {"name": _("A tag group named “%(name)s” already exists.") % {"name": group.name}}, code="duplicate"
+        )
+
+
+def _check_tag_name(tag: Tag) -> None:
+    if Tag.objects.live().filter(group_id=tag.group_id, name=tag.name).exclude(pk=tag.pk).exists():
+        raise ValidationError(
+            {"name": _("This group already has a tag named “%(name)s”.") % {"name": tag.name}}, code="duplicate"
+        )
+
+
+def check_editable(node: Tag | TagGroup) -> None:
+    """Refuse (``ValidationError``) an edit or deletion of ``node``, saying why: personal tags are WeCom's,
+    deleted rows stay as they are, and WeCom lets an app change only the corp tags it created."""
+    if node.kind == TagKind.PERSONAL:
+        raise ValidationError(_("Personal tags come from WeCom and are read-only here."), code="read_only")
+    if node.deleted:
+        raise ValidationError(_("“%(name)s” is deleted.") % {"name": node.name}, code="deleted")
+    if isinstance(node, Tag) and node.group_id is None:
+        raise ValidationError(
+            _("This tag's details have not arrived from WeCom yet: try again after the next sync."), code="incomplete"
+        )
+    wecom_id = node.group_id if isinstance(node, TagGroup) else node.tag_id
+    if node.kind == TagKind.CORP and wecom_id and not node.created_here and not may_edit_any_corp_tag():
+        raise ValidationError(
+            _(
+                "WeCom lets this system change only the corp tags it created, and “%(name)s” was created elsewhere "
+                "(in the WeCom admin console or by another app). Change it in the WeCom admin console "
+                "(客户联系 → 客户标签), or configure the 客户联系 secret (WECOM_CONTACT_SECRET) to manage every corp "
+                "tag here."
+            )
+            % {"name": node.name},
+            code="not_own",
+        )
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+
+def _apply(node: Tag | TagGroup, values: dict) -> dict:
+    """Set the values that differ; returns ``{field: [before, after]}`` for the audit."""
+    changes = {name: [getattr(node, name), value] for name, value in values.items() if getattr(node, name) != value}
+    for name, (_before, after) in changes.items():
+        setattr(node, name, after)
+    return changes
+
+
+def _mark_edited(node: Tag | TagGroup) -> bool:
+    """Stamp a corp row as edited here and waiting for WeCom; returns whether to push it now. Not while a push
+    of it may be on the way: that push sees this newer edit when it ends and queues the next one."""
+    if node.kind != TagKind.CORP:
+        return False
+    now = timezone.now()
+    push = not push_in_flight(node, now=now)
+    node.local_changed_at, node.sync_state, node.sync_error = now, SyncState.PENDING, ""
+    if push:
+        node.sync_attempts = 0
+    return push

@@ -1,5 +1,7 @@
 """change_external_tag callbacks through the real inbox: stored, processed, applied by tagging services."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from scrm.wecom.events import parse_event
@@ -46,12 +48,26 @@ def test_create_and_update_ensure_placeholders_by_type():
     assert list(TagGroup.objects.values_list("group_id", "name")) == [("etG9", "")]
 
 
-def test_update_of_a_known_tag_changes_nothing(synced):
-    before = list(Tag.objects.values())
+def test_update_of_a_known_tag_records_only_when_wecom_changed_it(synced):
+    before = list(Tag.objects.filter(tag_id="etT1").values())
 
-    process("update", Id="etT1", TagType="tag")
+    process("update", create_time=1709283600, Id="etT1", TagType="tag")
+    process("update", create_time=1709283500, Id="etT1", TagType="tag")  # an older event, delivered late
 
-    assert list(Tag.objects.values()) == before
+    (after,) = Tag.objects.filter(tag_id="etT1").values()
+    assert after["wecom_changed_at"] == datetime.fromtimestamp(1709283600, tz=UTC)  # moves forward only
+    assert {**after, "wecom_changed_at": None, "updated_at": None} == {
+        **before[0],
+        "wecom_changed_at": None,
+        "updated_at": None,
+    }
+
+
+def test_group_events_record_the_time_on_the_group(synced):
+    process("update", create_time=1709283600, Id="etG1", TagType="tag_group")
+
+    assert TagGroup.objects.get().wecom_changed_at == datetime.fromtimestamp(1709283600, tz=UTC)
+    assert set(Tag.objects.values_list("wecom_changed_at", flat=True)) == {None}
 
 
 def test_delete_tag(synced):
