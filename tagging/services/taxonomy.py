@@ -39,7 +39,7 @@ def tag_group_create(
 ) -> TagGroup:
     """A new tag group. A corp group reaches WeCom with its first tag (WeCom has no empty tag groups)."""
     if kind == TagKind.PERSONAL:
-        raise ValidationError({"kind": _("Personal tags come from WeCom and are read-only here.")}, code="read_only")
+        _refuse(_("Personal tags come from WeCom and are read-only here."), code="read_only", field="kind")
     corp = kind == TagKind.CORP
     group = TagGroup(
         name=_clean_name(name),
@@ -115,16 +115,14 @@ def tag_create(*, group: TagGroup, name: str, order: int = 0, actor) -> Tag:
     with transaction.atomic():
         group = TagGroup.objects.select_for_update().get(pk=group.pk)  # one writer per group: names stay unique
         if group.kind == TagKind.PERSONAL:
-            raise ValidationError(
-                {"group": _("Personal tags come from WeCom and are read-only here.")}, code="read_only"
-            )
+            _refuse(_("Personal tags come from WeCom and are read-only here."), code="read_only", field="group")
         if group.deleted:
-            raise ValidationError({"group": _("This tag group is deleted.")}, code="deleted")
+            _refuse(_("This tag group is deleted."), code="deleted", field="group")
         tag = Tag(group=group, name=name, order=order, kind=group.kind)
         _check_tag_name(tag)
         corp = group.kind == TagKind.CORP
         if corp and (used := corp_tags_used()) >= MAX_CORP_TAGS:
-            raise ValidationError(
+            _refuse(
                 _(
                     "WeCom allows at most %(limit)s corp tags per company, and %(used)s are in use or waiting to be "
                     "sent. Delete tags that are no longer used first."
@@ -188,23 +186,23 @@ def tag_delete(*, tag: Tag, actor) -> Tag:
 def _clean_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": _("A name is required.")}, code="required")
+        _refuse(_("A name is required."), code="required", field="name")
     if len(name) > TAG_NAME_MAX_LENGTH:
-        raise ValidationError(
-            {
-                "name": _("At most %(limit)d characters (WeCom's limit); this name has %(length)d.")
-                % {"limit": TAG_NAME_MAX_LENGTH, "length": len(name)}
-            },
+        _refuse(
+            _("At most %(limit)d characters (WeCom's limit); this name has %(length)d.")
+            % {"limit": TAG_NAME_MAX_LENGTH, "length": len(name)},
             code="max_length",
+            field="name",
         )
     return name
 
 
 def _clean_order(order: int | None) -> int:
     if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
-        raise ValidationError(
-            {"order": _("A whole number from 0 to %(max)d (WeCom's range); larger comes first.") % {"max": MAX_ORDER}},
+        _refuse(
+            _("A whole number from 0 to %(max)d (WeCom's range); larger comes first.") % {"max": MAX_ORDER},
             code="invalid",
+            field="order",
         )
     return order
 
@@ -222,15 +220,15 @@ def _check_group_name(group: TagGroup) -> None:
     # WeCom keys corp tag groups by name too: add_corp_tag with an existing group name adds to that group.
     others = TagGroup.objects.live().filter(kind=group.kind, target=group.target, name=group.name)
     if others.exclude(pk=group.pk).exists():
-        raise ValidationError(
-            {"name": _("A tag group named “%(name)s” already exists.") % {"name": group.name}}, code="duplicate"
+        _refuse(
+            _("A tag group named “%(name)s” already exists.") % {"name": group.name}, code="duplicate", field="name"
         )
 
 
 def _check_tag_name(tag: Tag) -> None:
     if Tag.objects.live().filter(group_id=tag.group_id, name=tag.name).exclude(pk=tag.pk).exists():
-        raise ValidationError(
-            {"name": _("This group already has a tag named “%(name)s”.") % {"name": tag.name}}, code="duplicate"
+        _refuse(
+            _("This group already has a tag named “%(name)s”.") % {"name": tag.name}, code="duplicate", field="name"
         )
 
 
@@ -238,16 +236,16 @@ def check_editable(node: Tag | TagGroup) -> None:
     """Refuse (``ValidationError``) an edit or deletion of ``node``, saying why: personal tags are WeCom's,
     deleted rows stay as they are, and WeCom lets an app change only the corp tags it created."""
     if node.kind == TagKind.PERSONAL:
-        raise ValidationError(_("Personal tags come from WeCom and are read-only here."), code="read_only")
+        _refuse(_("Personal tags come from WeCom and are read-only here."), code="read_only")
     if node.deleted:
-        raise ValidationError(_("“%(name)s” is deleted.") % {"name": node.name}, code="deleted")
+        _refuse(_("“%(name)s” is deleted.") % {"name": node.name}, code="deleted")
     if isinstance(node, Tag) and node.group_id is None:
-        raise ValidationError(
+        _refuse(
             _("This tag's details have not arrived from WeCom yet: try again after the next sync."), code="incomplete"
         )
     wecom_id = node.group_id if isinstance(node, TagGroup) else node.tag_id
     if node.kind == TagKind.CORP and wecom_id and not node.created_here and not may_edit_any_corp_tag():
-        raise ValidationError(
+        _refuse(
             _(
                 "WeCom lets this system change only the corp tags it created, and “%(name)s” was created elsewhere "
                 "(in the WeCom admin console or by another app). Change it in the WeCom admin console "
@@ -257,6 +255,13 @@ def check_editable(node: Tag | TagGroup) -> None:
             % {"name": node.name},
             code="not_own",
         )
+
+
+def _refuse(message: str, *, code: str, field: str | None = None) -> None:
+    """Refuse the edit, naming the field at fault; a rule about the whole edit names none (the API shows it as
+    ``non_field_errors``, the admin above the form)."""
+    error = ValidationError(message, code=code)
+    raise ValidationError({field: error}) if field else error
 
 
 # --- writing ------------------------------------------------------------------------------------------------------
