@@ -63,7 +63,9 @@ def members_changed(*, group_ids: list[int]) -> None:
     )
 
 
-def _schedule(kinds: tuple[str, ...], customer_ids: Callable[[], Iterable[int | None]], *, text: str | None = None):
+def _schedule(
+    kinds: tuple[str, ...], customer_ids: Callable[[], Iterable[int | None]], *, text: str | None = None
+) -> None:
     """After commit, resolve the customers (a query, when it needs one, runs only then) and enqueue their
     evaluation; nothing at all when no enabled rule has one of ``kinds``."""
     enabled = rules_enabled()

@@ -26,7 +26,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, ExternalContact, Lifecycle, OpportunityStage, TimelineEntry
@@ -240,18 +240,21 @@ def _checked_value(kind: str, value: str) -> str:
 
 
 def _lifecycle_value(given: str) -> str:
-    """``conversion``, ``转化``, ``Conversion`` or the whole label ``Conversion (转化)`` all mean ``conversion``."""
+    """``conversion``, ``转化``, ``Conversion`` or the whole label ``Conversion (转化)`` all mean ``conversion``,
+    whichever language is active (zh-hans labels the stage 转化 alone)."""
     wanted = given.strip().casefold()
     for stage in Lifecycle:
-        label = str(stage.label)
-        english, _sep, chinese = label.partition(" (")
-        if wanted in {stage.value, label.casefold(), english.casefold(), chinese.rstrip(")").casefold()}:
+        with translation.override("en"):
+            english_label = str(stage.label)
+        english, _sep, chinese = english_label.partition(" (")
+        names = {stage.value, english_label, english, chinese.rstrip(")"), str(stage.label)}
+        if wanted in {name.casefold() for name in names}:
             return stage.value
-    names = "、".join(str(stage.label) for stage in Lifecycle)
+    choices = "、".join(str(stage.label) for stage in Lifecycle)
     raise ValidationError(
         {
             "value": _("“%(value)s” is not a lifecycle stage: choose one of %(names)s.")
-            % {"value": given, "names": names}
+            % {"value": given, "names": choices}
         }
     )
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from customers.models import Customer, FollowRelation, OpportunityStage, TimelineEntry
 from customers.services import (
@@ -160,6 +160,14 @@ def test_lifecycle_stage_by_value_or_label(rule_tags):
         rule = make_rule(rule_tags["意向"], RuleKind.LIFECYCLE_STAGE, given)
         assert rule.value == "conversion"
         assert matching(rule) == [converted.pk]
+
+
+def test_a_lifecycle_label_is_understood_in_either_language(rule_tags):
+    with translation.override("zh-hans"):
+        assert make_rule(rule_tags["意向"], RuleKind.LIFECYCLE_STAGE, "转化").value == "conversion"
+        assert make_rule(rule_tags["意向"], RuleKind.LIFECYCLE_STAGE, "Conversion").value == "conversion"
+        with pytest.raises(ValidationError, match="转化"):  # the choices, as the user reads them
+            make_rule(rule_tags["意向"], RuleKind.LIFECYCLE_STAGE, "成交")
 
 
 def test_opportunity_stage_by_name(rule_tags):
