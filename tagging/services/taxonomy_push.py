@@ -246,7 +246,7 @@ def _send(node: Tag | TagGroup, *, retry: bool) -> _Sent:
 
 
 def _send_group(api, group: TagGroup, *, retry: bool) -> _Sent:
-    found = _lookup(api, group_id=group.group_id, group_name=group.name) if retry and not group.group_id else None
+    found = _lookup(api, group_name=group.name) if retry and not group.group_id else None
     group_id = group.group_id or (found or {}).get("group_id", "")
     if group.deleted:
         if group_id:
@@ -288,7 +288,7 @@ def _send_tag(api, tag: Tag, *, retry: bool) -> _Sent:
         return _Sent()
     if not tag_id:
         answer = api.add_corp_tag(group_id, None, None, [{"name": tag.name, "order": tag.order}])["tag_group"]
-        tag_id = next(item["id"] for item in answer.get("tag", []) if item["name"] == tag.name)
+        tag_id = answer["tag"][0]["id"]  # the one tag it created
     return _Sent(group_id=group_id, tag_ids={tag.pk: tag_id})
 
 
@@ -323,6 +323,9 @@ def explain(exc: WeComError) -> str:
 
 
 def _locked(node: Tag | TagGroup) -> Tag | TagGroup:
+    """The row, locked; a tag's group first, in the order the edit services lock them (no deadlock)."""
+    if isinstance(node, Tag) and node.group_id:
+        TagGroup.objects.select_for_update().get(pk=node.group_id)
     return type(node).objects.select_for_update().get(pk=node.pk)
 
 

@@ -199,8 +199,8 @@ def test_a_new_group_whose_add_outcome_is_unknown_is_found_by_name(sim, library,
 
 def test_a_refusal_is_recorded_in_plain_words_until_pushed_again(sim, library, ops):
     tag = library["A类客户"]
-    tag_update(tag=tag, name="B类客户x", actor=ops)
-    sim.faults.inject(path=EDIT, errcode=40071)
+    sim.tag_changes("create", group_id=tag.group.group_id, name="A类客户(新)")  # in WeCom, not synced here yet
+    tag_update(tag=tag, name="A类客户(新)", actor=ops)
 
     assert push(tag) == "failed"
     tag = fresh(tag)
@@ -210,10 +210,22 @@ def test_a_refusal_is_recorded_in_plain_words_until_pushed_again(sim, library, o
     assert push(tag) == "skipped"  # refused stays refused: no retry on its own
     assert len(sim.requests_to(EDIT)) == 1
 
-    assert taxonomy_push_again(nodes=[tag], actor=ops) == 1
+    tag_update(tag=tag, name="A类客户(高)", actor=ops)  # a new name clears the refusal and is pushed
+    assert push(tag) == "synced"
+    assert "A类客户(高)" in sim_groups(sim)["客户等级"]["tags"]
+
+
+def test_push_again_after_a_refusal(sim, library, ops):
+    tag = library["A类客户"]
+    tag_update(tag=tag, name="A+", actor=ops)
+    sim.faults.inject(path=EDIT, errcode=40058)
+    assert push(tag) == "failed"
+
+    assert taxonomy_push_again(nodes=[fresh(tag)], actor=ops) == 1
     assert AuditLog.objects.filter(action="push_again", target_id=str(tag.pk)).count() == 1
     assert push(tag) == "synced"
-    assert "B类客户x" in sim_groups(sim)["客户等级"]["tags"]
+    assert "A+" in sim_groups(sim)["客户等级"]["tags"]
+    assert taxonomy_push_again(nodes=[fresh(tag)], actor=ops) == 0  # in sync: nothing to push
 
 
 def test_a_busy_wecom_is_given_up_on_after_max_attempts(sim, library, ops):

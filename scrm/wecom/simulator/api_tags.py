@@ -96,14 +96,17 @@ def edit_corp_tag(call: Call) -> dict[str, Any]:
     group = state.tag_groups.get(item_id)
     item: dict[str, Any]
     if group is not None:
-        item, name_key = group, "group_name"
+        item, name_key, siblings = group, "group_name", list(state.tag_groups.values())
     else:
         found = state.tag(item_id)
         if found is None:
             raise ApiError(40068)
-        item, name_key = found[1], "name"
+        item, name_key, siblings = found[1], "name", found[0]["tag"]
     _may_edit(call, item)
     if "name" in call.body:
+        # As documented: a group may not take another group's name, nor a tag a sibling's.
+        if any(other is not item and other[name_key] == call.body["name"] for other in siblings):
+            raise ApiError(40071)
         item[name_key] = call.body["name"]
     if "order" in call.body:
         item["order"] = int(call.body["order"])
