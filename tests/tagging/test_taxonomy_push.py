@@ -28,6 +28,7 @@ from tagging.services.taxonomy_push import (
     taxonomy_push_again,
     taxonomy_pushes_due,
 )
+from tests.helpers import wait_until
 from tests.tagging.taxonomy_fixtures import (  # noqa: F401 - fixtures
     ADD,
     DELETE,
@@ -342,3 +343,24 @@ def test_an_edit_made_while_a_push_is_in_flight_follows_it(sim, library, ops, ea
     assert sorted(sim_groups(sim)["客户等级"]["tags"]) == ["A类客户", "B类客户", "C类客户", "D类客户+"]
     assert bodies(sim, ADD) == [{"group_id": group.group_id, "tag": [{"name": "D类客户", "order": 0}]}]
     assert bodies(sim, EDIT) == [{"id": tag.tag_id, "name": "D类客户+", "order": 0}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_pushes_after_commit_and_the_sweep_takes_a_lost_push(celery_worker, sim, library, ops):
+    from tagging.tasks.taxonomy import taxonomy_push_due
+
+    group = library["A类客户"].group
+    tag = tag_create(group=group, name="D类客户", actor=ops)  # committed: its push goes to the worker
+
+    assert wait_until(lambda: fresh(tag).sync_state == SyncState.SYNCED), fresh(tag).sync_error
+    assert fresh(tag).tag_id == sim_groups(sim)["客户等级"]["tags"]["D类客户"]
+
+    lost = Tag.objects.create(
+        group=group, name="E类客户", sync_state=SyncState.PENDING, local_changed_at=timezone.now()
+    )
+    rewind(lost, by=timedelta(minutes=2))  # its push was never queued
+    taxonomy_push_due.delay()
+
+    assert wait_until(lambda: fresh(lost).sync_state == SyncState.SYNCED), fresh(lost).sync_error
+    assert sorted(sim_groups(sim)["客户等级"]["tags"]) == ["A类客户", "B类客户", "C类客户", "D类客户", "E类客户"]
+    assert len(sim.requests_to(ADD)) == 2
