@@ -183,6 +183,7 @@ CELERY_TASK_ROUTES = {
     # a segment of a hundred thousand customers, or every customer against every rule: with the bulky work
     "tagging.bulk_*": {"queue": Queue.SYNC.value},
     "tagging.rules_evaluate_all": {"queue": Queue.SYNC.value},
+    "tagging.rule_evaluate": {"queue": Queue.SYNC.value},
     "tagging.*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ACKS_LATE = True  # a task lost with its worker is redelivered; tasks are idempotent by design
@@ -213,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE["wecom-nightly-sync"] = {
     "task": "scrm.wecom.tasks.full_sync",
     "schedule": crontab(hour=3, minute=15),  # in TIME_ZONE: quiet hours in China
+}
+CELERY_BEAT_SCHEDULE["tagging-rules-nightly"] = {
+    "task": "tagging.rules_evaluate_all",
+    "schedule": crontab(hour=4, minute=30),  # after the nightly WeCom sync, so rules see synced data
 }
 CELERY_BEAT_SCHEDULE["wecom-inbox-retry"] = {
     "task": "scrm.wecom.tasks.retry_due_inbox_events",
