@@ -15,7 +15,9 @@ its connection (its task is then delivered again, as tasks are acknowledged late
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,6 +35,7 @@ from tagging.services.assignments import CHUNK, TagChanges, customer_tags_change
 
 logger = logging.getLogger(__name__)
 
+WRITERS = 2  # chunks applied at once on PostgreSQL: a two-core server then runs two backends
 _LOCK_CLASS = 0x7A65  # first key of a job's PostgreSQL advisory lock; the job id is the second
 _ERROR_MAX = 2000
 
@@ -76,10 +79,13 @@ def tag_bulk_job_retry(*, job: TagBulkJob) -> TagBulkJob:
     return job
 
 
-def tag_bulk_job_run(*, job_id: int, chunk_size: int = CHUNK) -> TagBulkJob | None:
+def tag_bulk_job_run(*, job_id: int, chunk_size: int = CHUNK, writers: int | None = None) -> TagBulkJob | None:
     """Run (or resume) the job; returns it as stored, or None when another worker holds it. A job that is not
     pending or running (interrupted) is returned untouched. An error fails the job with the reason and keeps what
-    the chunks before it did."""
+    the chunks before it did. ``writers``: threads applying chunks, each on its own connection; by default
+    ``WRITERS`` on PostgreSQL outside a transaction, else none (this thread applies them)."""
+    if writers is None:
+        writers = _default_writers()
     with _exclusive(job_id) as mine:
         if not mine:
             return None
@@ -92,7 +98,7 @@ def tag_bulk_job_run(*, job_id: int, chunk_size: int = CHUNK) -> TagBulkJob | No
         if job.started_at is None:
             _job_update(job, started_at=timezone.now())
         try:
-            _apply(job, chunk_size)
+            _apply(job, chunk_size, writers)
         except ValidationError as exc:  # a tag or a stage the expression names is gone, the tag was deleted
             _job_update(job, status=Status.FAILED, error=_reason(exc), finished_at=timezone.now())
             return job
@@ -117,11 +123,14 @@ def tag_bulk_job_undo(*, job: TagBulkJob, actor) -> TagBulkJob:
     return job
 
 
-def tag_bulk_job_undo_run(*, job_id: int, actor=None) -> TagBulkJob | None:
+def tag_bulk_job_undo_run(*, job_id: int, actor=None, writers: int | None = None) -> TagBulkJob | None:
     """Reverse exactly what the job's chunks recorded, a chunk per transaction, as ``actor``: a tag it added
     comes off only where the assignment is still the job's (one set by hand before the job, or set again since,
     stays); assignments it removed come back with their source, actor, rule and time. Safe to run again after a
-    crash (what is reversed stays reversed). An error puts the job back to done with the reason, to undo again."""
+    crash (what is reversed stays reversed). An error puts the job back to done with the reason, to undo again.
+    ``writers`` as for ``tag_bulk_job_run``."""
+    if writers is None:
+        writers = _default_writers()
     with _exclusive(job_id) as mine:
         if not mine:
             return None
@@ -129,11 +138,16 @@ def tag_bulk_job_undo_run(*, job_id: int, actor=None) -> TagBulkJob | None:
         if job is None or job.status != Status.UNDOING:
             return job
         undo = _unadd if job.action == TagBulkJob.Action.ADD else _unremove
+        # chunk by chunk from the database: a removal's chunks carry the removed rows, too many to hold at once
+        chunks = list(job.chunks.order_by("seq").values_list("pk", flat=True))
+
+        def undo_chunk(k: int, before_commit) -> None:
+            with transaction.atomic():
+                undo(job, TagBulkJobChunk.objects.get(pk=chunks[k]), actor)
+                before_commit()
+
         try:
-            # chunk by chunk from the database: a removal's chunks carry the removed rows, too many to hold at once
-            for pk in job.chunks.order_by("seq").values_list("pk", flat=True):
-                with transaction.atomic():
-                    undo(job, TagBulkJobChunk.objects.get(pk=pk), actor)
+            InOrder(len(chunks), writers).run(undo_chunk)
         except ValidationError as exc:
             _job_update(job, status=Status.DONE, error=_reason(exc))
             return job
@@ -145,7 +159,7 @@ def tag_bulk_job_undo_run(*, job_id: int, actor=None) -> TagBulkJob | None:
     return job
 
 
-def _apply(job: TagBulkJob, chunk_size: int) -> None:
+def _apply(job: TagBulkJob, chunk_size: int, writers: int) -> None:
     """Snapshot the segment and change it chunk by chunk. Resuming, the snapshot starts after the last customer
     the recorded chunks changed; ``total`` stays the first snapshot's size and ``processed`` becomes what is left
     of it."""
@@ -156,28 +170,93 @@ def _apply(job: TagBulkJob, chunk_size: int) -> None:
         _job_update(job, processed=max(0, (job.total or 0) - len(ids)))
     else:
         _job_update(job, total=len(ids), processed=0, changed=0)
-    seq = recorded[-1][0] + 1 if recorded else 0
+    first_seq = recorded[-1][0] + 1 if recorded else 0
+    slices = [ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size)]
+    InOrder(len(slices), writers).run(
+        lambda k, before_commit: _apply_slice(job, slices[k], first_seq + k, before_commit)
+    )
+
+
+def _apply_slice(job: TagBulkJob, part: list[int], seq: int, before_commit) -> None:
     adding = job.action == TagBulkJob.Action.ADD
-    for start in range(0, len(ids), chunk_size):
-        part = ids[start : start + chunk_size]
-        with transaction.atomic():
-            changes = customer_tags_change(
-                customer_ids=part,
-                add=[job.tag_id] if adding else [],
-                remove=[] if adding else [job.tag_id],
-                source=Source.MANUAL,
-                actor=job.created_by,
-                job=job,
+    with transaction.atomic():
+        changes = customer_tags_change(
+            customer_ids=part,
+            add=[job.tag_id] if adding else [],
+            remove=[] if adding else [job.tag_id],
+            source=Source.MANUAL,
+            actor=job.created_by,
+            job=job,
+        )
+        changed = changes.changed_ids
+        if changed:
+            TagBulkJobChunk.objects.create(
+                job=job, seq=seq, customer_ids=changed, removed={} if adding else _removed(changes, changed)
             )
-            changed = changes.changed_ids
-            if changed:
-                TagBulkJobChunk.objects.create(
-                    job=job, seq=seq, customer_ids=changed, removed={} if adding else _removed(changes, changed)
-                )
-                seq += 1
-            TagBulkJob.objects.filter(pk=job.pk).update(
-                processed=F("processed") + len(part), changed=F("changed") + len(changed)
-            )
+        before_commit()
+        TagBulkJob.objects.filter(pk=job.pk).update(
+            processed=F("processed") + len(part), changed=F("changed") + len(changed)
+        )
+
+
+class _Abandoned(Exception):
+    """The slice before this one failed: roll this one back, so what is committed stays a prefix."""
+
+
+class InOrder:
+    """Apply ``n`` slices on ``writers`` threads (each on its own database connection), committing them in order:
+    a slice waits, just before its commit, for the one before it, and rolls back if that one failed. The Python of
+    one slice then overlaps the database work of the other (two cores), while what is committed is always the
+    first k slices, as if applied one by one. ``writers`` 0: on this thread, one by one."""
+
+    def __init__(self, n: int, writers: int) -> None:
+        self.n, self.writers = n, writers
+        self.finished = [threading.Event() for _ in range(n)]
+        self.committed = [False] * n
+        self.errors: dict[int, BaseException] = {}
+        self.next = itertools.count()  # next() on a count is atomic under the GIL
+
+    def run(self, apply) -> None:
+        """``apply(k, before_commit)`` applies slice k in one transaction and calls ``before_commit()`` inside it."""
+        if self.writers:
+            threads = [threading.Thread(target=self._writer, args=(apply,)) for _ in range(self.writers)]
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    thread.join()
+            except BaseException as exc:  # a time limit on this thread: take no more slices, let these finish
+                self.errors[self.n] = exc
+                for thread in threads:
+                    thread.join()
+                raise
+        else:
+            self._work(apply)
+        failures = [error for _k, error in sorted(self.errors.items()) if not isinstance(error, _Abandoned)]
+        if failures:
+            raise failures[0]
+
+    def _writer(self, apply) -> None:
+        try:
+            self._work(apply)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _work(self, apply) -> None:
+        while not self.errors and (k := next(self.next)) < self.n:
+            try:
+                apply(k, lambda k=k: self._wait_for_previous(k))
+                self.committed[k] = True
+            except BaseException as exc:
+                self.errors[k] = exc
+            finally:
+                self.finished[k].set()
+
+    def _wait_for_previous(self, k: int) -> None:
+        if k:
+            self.finished[k - 1].wait()
+            if not self.committed[k - 1]:
+                raise _Abandoned
 
 
 def _removed(changes: TagChanges, customer_ids: list[int]) -> dict[str, list]:
@@ -219,6 +298,11 @@ def _unremove(job: TagBulkJob, chunk: TagBulkJobChunk, actor) -> None:
         ),
         actor=actor,
     )
+
+
+def _default_writers() -> int:
+    # threads see only committed rows: inside a transaction (tests) the work stays on this thread
+    return WRITERS if connection.vendor == "postgresql" and not connection.in_atomic_block else 0
 
 
 def _job_update(job: TagBulkJob, **values) -> None:

@@ -291,3 +291,46 @@ def test_a_job_held_by_another_worker_is_left_alone(corp, django_capture_on_comm
         other.close()
     job.refresh_from_db()
     assert (job.status, job.processed) == ("pending", 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_commit_chunks_in_order_so_a_failure_leaves_a_prefix(corp, monkeypatch):
+    job = TagBulkJob.objects.create(tag=corp.tags["复购"], action=ADD, expression="奶粉", created_by=corp.ops)
+    ids = [c.pk for c in corp.members]
+    real = bulk_service.customer_tags_change
+
+    def failing_on_the_fourth_customer(**kwargs):
+        if kwargs["customer_ids"] == [ids[3]]:
+            raise RuntimeError("connection lost")
+        return real(**kwargs)
+
+    monkeypatch.setattr(bulk_service, "customer_tags_change", failing_on_the_fourth_customer)
+    with pytest.raises(RuntimeError):
+        tag_bulk_job_run(job_id=job.pk, chunk_size=1, writers=2)
+    job.refresh_from_db()
+    # slice 4 ran beside slice 3 but waited for it before committing, and rolled back when it failed
+    assert (job.status, job.processed, job.changed) == ("failed", 3, 2)
+    assert list(job.chunks.order_by("seq").values_list("seq", "customer_ids")) == [(0, [ids[0]]), (2, [ids[2]])]
+    assert carriers(corp.tags["复购"]) == ids[:3]
+
+    monkeypatch.setattr(bulk_service, "customer_tags_change", real)
+    TagBulkJob.objects.filter(pk=job.pk).update(status=TagBulkJob.Status.PENDING)
+    job = run(job, chunk_size=1, writers=2)
+
+    assert (job.status, job.total, job.processed, job.changed) == ("done", 6, 6, 5)
+    assert list(job.chunks.order_by("seq").values_list("seq", "customer_ids")) == [
+        (0, [ids[0]]),
+        (2, [ids[2]]),
+        (3, [ids[3]]),
+        (4, [ids[4]]),
+        (5, [ids[5]]),
+    ]
+    assert arrays_match_rows()
+
+    TagBulkJob.objects.filter(pk=job.pk).update(status=TagBulkJob.Status.UNDOING)
+    tag_bulk_job_undo_run(job_id=job.pk, actor=corp.ops, writers=2)
+    job.refresh_from_db()
+    assert job.status == "undone"
+    assert carriers(corp.tags["复购"]) == [ids[1]]
+    assert arrays_match_rows()
