@@ -75,9 +75,13 @@ class _Resolver:
         if tag_terms:
             names.tags = self.tags(tag_terms)
         if by_field["stage"]:
-            names.stages = self.by_name(OpportunityStage, by_field["stage"], _("opportunity stage"))
+            names.stages = self.by_name(
+                OpportunityStage, by_field["stage"], _("Unknown opportunity stage “%(name)s” at position %(position)s")
+            )
         if by_field["tier"]:
-            names.tiers = self.by_name(MemberTier, by_field["tier"], _("member tier"))
+            names.tiers = self.by_name(
+                MemberTier, by_field["tier"], _("Unknown member tier “%(name)s” at position %(position)s")
+            )
         if by_field["owner"]:
             names.employees = self.employees(by_field["owner"])
         if by_field["group"]:
@@ -154,14 +158,14 @@ class _Resolver:
             _unknown(_("Unknown tag “%(name)s” at position %(position)s"), params, suggestions[:3]), term.position
         )
 
-    def by_name(self, model, leaves: list[FieldTerm], what: str) -> dict[str, int]:
+    def by_name(self, model, leaves: list[FieldTerm], unknown: str) -> dict[str, int]:
         """Stages and tiers (short lists ops configure): exact name, suggestions when unknown."""
         rows = dict(model.objects.filter(name__in={leaf.value for leaf in leaves}).values_list("name", "pk"))
         for leaf in leaves:
             if leaf.value not in rows:
-                params = {"what": what, "name": leaf.value, "position": leaf.value_position}
+                params = {"name": leaf.value, "position": leaf.value_position}
                 close = _close(leaf.value, model.objects.values_list("name", flat=True))
-                message = _unknown(_("Unknown %(what)s “%(name)s” at position %(position)s"), params, close)
+                message = _unknown(unknown, params, close)
                 raise self.fail(message, leaf.value_position)
         return rows
 
