@@ -63,6 +63,11 @@ class TagGroupForm(_ServiceForm):
         model = TagGroup
         fields = ["name", "kind", "target", "order"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "kind" in self.fields:  # personal tags come from WeCom only
+            self.fields["kind"].choices = [(k, label) for k, label in TagKind.choices if k != TagKind.PERSONAL]
+
     def write(self, data: dict, *, actor) -> TagGroup:
         if self.instance.pk is None:
             return tag_group_create(**data, actor=actor)
