@@ -15,22 +15,23 @@ customer table's nine indexes an update costs about 30 µs, and a file names mos
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models, transaction
-from django.utils import timezone
+from django.db import connection, transaction
 
 from customers.imports.pipeline import Writers
 from customers.imports.rows import Record
 from customers.models import Customer, TimelineEntry
 from customers.services.timeline import customer_touch
 from scrm.core.db import commit_without_waiting_for_disk
+from scrm.core.upsert import array_literal, insert_select, texts_literal
 
 TOUCH_BATCH = 5000  # customers per UPDATE (and per transaction) when "last contact" is applied
 TOUCH_LIMIT = 500_000  # customers remembered before applying early: bounds memory (about 100 B each)
 _SQLITE_BATCH = 500  # under SQLite's limit on variables in one statement
+_ID, _PHONE = Customer._meta.pk, Customer._meta.get_field("phone")
+_AT = Customer._meta.get_field("last_contact_at")
 
 
 class Prepared:
@@ -115,7 +116,7 @@ def _touch(items: list[tuple[int, datetime]]) -> None:
             f"UPDATE {table} AS c SET last_contact_at = v.at"  # noqa: S608 - the model's table
             " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, at)"
             " WHERE c.id = v.id AND (c.last_contact_at IS NULL OR c.last_contact_at < v.at)",
-            [_ints([pk for pk, _at in items]), _times([at for _pk, at in items])],
+            [array_literal(_ID, [pk for pk, _at in items]), array_literal(_AT, [at for _pk, at in items])],
         )
 
 
@@ -128,7 +129,7 @@ def _customers_ensure(phones: list[str]) -> tuple[dict[str, int], int]:
         " ON c.phone = p.phone AND c.phone <> ''"
     )
     with connection.cursor() as cursor:
-        cursor.execute(select, [_texts(phones)])
+        cursor.execute(select, [array_literal(_PHONE, phones)])
         ids = dict(cursor.fetchall())
         missing = [phone for phone in phones if phone not in ids]
         if not missing:
@@ -144,118 +145,28 @@ def _customers_ensure(phones: list[str]) -> tuple[dict[str, int], int]:
         )
         ids.update(created)
         if len(created) < len(missing):  # created meanwhile by someone else
-            cursor.execute(select, [_texts([phone for phone in missing if phone not in created])])
+            cursor.execute(select, [array_literal(_PHONE, [phone for phone in missing if phone not in created])])
             ids.update(cursor.fetchall())
     return ids, len(created)
 
 
 def _entry_columns(records: list[Record]) -> dict[str, str]:
     return {
-        "occurred_at": _times([record.occurred_at for record in records]),
-        "employee_id": _ints([record.employee_id for record in records]),
-        "summary": _texts([record.summary for record in records]),
-        "content": _texts([record.content for record in records]),
-        "data": _texts([record.data for record in records]),
-        "source_key": _texts([record.source_key for record in records]),
-    }
+        name: array_literal(TimelineEntry._meta.get_field(name), [getattr(record, name) for record in records])
+        for name in ("occurred_at", "employee_id", "summary", "content", "source_key")
+    } | {"data": texts_literal([record.data for record in records])}  # already JSON text
 
 
 def _entries_insert(chunk: Prepared, customer_ids: dict[str, int], *, kind: str, channel: str):
     return insert_select(
         TimelineEntry,
-        arrays={"customer_id": _ints([customer_ids[record.phone] for record in chunk.records]), **chunk.columns},
+        arrays={
+            "customer_id": array_literal(_ID, [customer_ids[record.phone] for record in chunk.records]),
+            **chunk.columns,
+        },
         values={"kind": kind, "channel": channel},
         conflict="(source_key)",
     )[0]
-
-
-def insert_select(
-    model: type[models.Model],
-    *,
-    arrays: dict[str, list[Any] | str],
-    values: dict[str, Any],
-    conflict: str,
-    returning: tuple[str, ...] = (),
-) -> tuple[int, list[tuple]]:
-    """PostgreSQL: ``INSERT … SELECT … FROM unnest(arrays) ON CONFLICT <conflict> DO NOTHING RETURNING …``.
-
-    A sibling of ``scrm.core.upsert.insert_rows`` for rows that may exist already: ``arrays`` are the columns
-    that vary (attname → one validated value per row: str, int, aware datetime, None, or JSON text; or those
-    values as an array literal already, see ``_texts``), ``values``
-    the ones every row shares; other fields take their default and ``auto_now`` fields the time now. Constants
-    travel once rather than once per row. Returns the number of rows inserted and their ``returning`` columns.
-    """
-    quote = connection.ops.quote_name
-    now = timezone.now()
-    names, exprs, params = [], [], []
-    for field in model._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        names.append(quote(field.column))
-        if field.attname in arrays:
-            # JSON travels as text[] and is cast row by row: PostgreSQL parses a jsonb[] literal four times slower
-            cast = "::jsonb" if isinstance(field, models.JSONField) else ""
-            exprs.append(f"t.{quote(field.column)}{cast}")
-            continue
-        if field.attname in values:
-            value = values[field.attname]
-        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = now
-        else:
-            value = field.get_default()
-        if isinstance(field, models.JSONField):
-            value = json.dumps(value, ensure_ascii=False)
-        exprs.append(f"%s::{_base_type(field)}")
-        params.append(value)
-    columns = [model._meta.get_field(name) for name in arrays]
-    # varchar[] rather than varchar(64)[]: a cast to the sized type would truncate instead of failing
-    unnest = ", ".join(f"%s::{_array_type(field)}[]" for field in columns)
-    aliases = ", ".join(quote(field.column) for field in columns)
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)}) SELECT {', '.join(exprs)}"  # noqa: S608
-        f" FROM unnest({unnest}) AS t({aliases}) ON CONFLICT {conflict} DO NOTHING"
-    )
-    if returning:
-        sql += f" RETURNING {', '.join(quote(model._meta.get_field(name).column) for name in returning)}"
-    literals = [
-        column if isinstance(column := arrays[field.attname], str) else _literal_for(field)(column) for field in columns
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + literals)
-        return cursor.rowcount, cursor.fetchall() if returning else []
-
-
-def _base_type(field: models.Field) -> str:
-    return field.db_type(connection).split("(")[0]
-
-
-def _array_type(field: models.Field) -> str:
-    return "text" if isinstance(field, models.JSONField) else _base_type(field)
-
-
-def _texts(values: Iterable[str | None]) -> str:
-    """A PostgreSQL array literal of text: every element quoted, so commas, braces and spaces stay inside."""
-    return (
-        "{"
-        + ",".join("NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-        + "}"
-    )
-
-
-def _ints(values: Iterable[int | None]) -> str:
-    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
-
-
-def _times(values: Iterable[datetime]) -> str:
-    return "{" + ",".join(f'"{v.isoformat()}"' for v in values) + "}"
-
-
-def _literal_for(field: models.Field) -> Callable[[list[Any]], str]:
-    if isinstance(field, models.DateTimeField):
-        return _times
-    if isinstance(field, models.ForeignKey | models.IntegerField):  # BigIntegerField and the rest subclass it
-        return _ints
-    return _texts
 
 
 def _customers_ensure_orm(phones: list[str]) -> tuple[dict[str, int], int]:
