@@ -215,6 +215,11 @@ CELERY_BEAT_SCHEDULE["wecom-nightly-sync"] = {
     "task": "scrm.wecom.tasks.full_sync",
     "schedule": crontab(hour=3, minute=15),  # in TIME_ZONE: quiet hours in China
 }
+CELERY_BEAT_SCHEDULE["tagging-taxonomy-push-due"] = {
+    "task": "tagging.taxonomy_push_due",  # corp tag edits whose push was lost or is due for a retry
+    "schedule": 60.0,
+    "options": {"expires": 60},
+}
 CELERY_BEAT_SCHEDULE["tagging-rules-nightly"] = {
     "task": "tagging.rules_evaluate_all",
     "schedule": crontab(hour=4, minute=30),  # after the nightly WeCom sync, so rules see synced data
@@ -292,6 +297,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # two models call a field "kind": name their enums apart
+    "ENUM_NAME_OVERRIDES": {"TagKindEnum": "tagging.models.TagKind", "RuleKindEnum": "tagging.models.RuleKind"},
 }
 
 # --- Logging ----------------------------------------------------------------------------------------------

@@ -139,9 +139,10 @@ def _directory_profile(directory: WeComClient, userid: str) -> dict:
 def sync_tags(client: WeComClient, state: SyncState, progress: Progress) -> dict:
     from tagging.services import corp_tags_upsert_from_wecom
 
+    fetched_at = timezone.now()  # a tag added here after this moment is not "missing from WeCom's list"
     tag_groups = client.external_contact.get_corp_tag_list().get("tag_group", [])
     # complete: this is the unfiltered list, so a tag it no longer has was deleted in WeCom.
-    groups, tags = corp_tags_upsert_from_wecom(tag_groups=tag_groups, complete=True)
+    groups, tags = corp_tags_upsert_from_wecom(tag_groups=tag_groups, complete=True, fetched_at=fetched_at)
     progress("tags", groups + tags)
     return {"groups": groups, "tags": tags}
 
