@@ -1,51 +1,32 @@
-"""The "tags" section of the customer 360 view: the corp tags the customer's followers put on their contacts."""
+"""The "tags" section of the customer 360 view: the customer's tags, with where each came from."""
 
 from __future__ import annotations
 
-from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from customers.models import Customer, FollowRelation
+from customers.models import Customer
 from customers.profile import register_profile_section
-from tagging.models import Tag
+from tagging.assignment_selectors import customer_tag_list
+from tagging.models import Source, TagKind
 
 
-class ProfileTagSerializer(serializers.Serializer):
-    tag_id = serializers.CharField()
+class AssignedTagSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text=_("The tag's id (what the tagging API adds and removes)."))
     name = serializers.CharField()
-    group_id = serializers.CharField(allow_null=True)
+    wecom_tag_id = serializers.CharField(help_text=_("The corp tag's id in WeCom; empty for other kinds."))
+    kind = serializers.ChoiceField(choices=TagKind.choices)
+    group_id = serializers.IntegerField(allow_null=True)
     group_name = serializers.CharField()
-    tagged_by = serializers.ListField(child=serializers.CharField(), help_text=_("userids of the employees who tagged"))
+    source = serializers.ChoiceField(choices=Source.choices)
+    actor = serializers.CharField(allow_null=True, help_text=_("The staff user who tagged; empty for WeCom, rules."))
+    tagged_at = serializers.DateTimeField()
 
 
 def customer_tags(customer: Customer, contacts: list[dict]) -> list[dict]:
-    """Each live tag once, in WeCom's order, with who put it on: one query (none without tags). Tags sit on a
-    follow relation, so only active relations count: an ended one's tags are no longer shown in WeCom."""
-    tagged_by: dict[str, set[str]] = {}
-    for contact in contacts:
-        for relation in contact["relations"]:
-            if relation["status"] == FollowRelation.Status.ACTIVE:
-                for tag_id in relation["wecom_tag_ids"]:
-                    tagged_by.setdefault(tag_id, set()).add(relation["employee"]["userid"])
-    if not tagged_by:
-        return []
-    tags = (
-        Tag.objects.live()
-        .filter(tag_id__in=list(tagged_by))
-        .order_by("-group__order", "group_id", "-order", "id")
-        .values("tag_id", "name", group_wecom_id=F("group__group_id"), group_name=F("group__name"))
-    )
-    return [
-        {
-            "tag_id": tag["tag_id"],
-            "name": tag["name"],
-            "group_id": tag["group_wecom_id"],
-            "group_name": tag["group_name"] or "",
-            "tagged_by": sorted(tagged_by[tag["tag_id"]]),
-        }
-        for tag in tags
-    ]
+    """The customer's tag assignments (one query): corp tags as WeCom's follow relations show them (source
+    "wecom") or as staff, rules and imports put them on, system and personal tags alike."""
+    return customer_tag_list(customer_id=customer.pk)
 
 
-register_profile_section("tags", customer_tags, serializer=ProfileTagSerializer)
+register_profile_section("tags", customer_tags, serializer=AssignedTagSerializer)

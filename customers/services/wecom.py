@@ -38,6 +38,8 @@ from scrm.core.upsert import (
 logger = logging.getLogger(__name__)
 
 CONTACT_TEXT_FIELDS = ("name", "avatar", "unionid", "corp_name", "corp_full_name", "position")
+# externalcontact/get's tag types: 1 corp tag, 2 the employee's personal tag (个人标签), 3 a rule-group tag.
+PERSONAL_TAG_TYPE = "2"
 INACTIVE_STATUSES = frozenset(
     {
         FollowRelation.Status.DELETED_BY_CUSTOMER,
@@ -211,16 +213,18 @@ def _follows_of(detail: dict, follow_userid: str | None) -> list[dict]:
 
 def _follow_values(follow: dict) -> tuple[str, dict[str, Any]]:
     """One follow_user / follow_info entry → (userid, the relation's values; absent keys are left out)."""
-    tag_ids = None  # neither key: leave the relation's tags as they are
-    if "tag_id" in follow:  # batch/get_by_user: a list of corp tag ids
+    tag_ids = personal = None  # neither key: leave the relation's tags as they are
+    if "tag_id" in follow:  # batch/get_by_user: corp tag ids only, so personal tags stay as they are
         if not isinstance(follow["tag_id"] or [], list):
             raise ValidationError({"tag_id": _("Must be a list of tag ids.")})
         tag_ids = [as_text(tag) for tag in follow["tag_id"] or []]
-    elif "tags" in follow:  # externalcontact/get: tag objects; personal tags (type 2) carry no tag_id
+    elif "tags" in follow:  # externalcontact/get: tag objects; personal tags (type 2) have a name, no tag_id
         tags = follow["tags"] or []
         if not isinstance(tags, list) or not all(isinstance(tag, dict) for tag in tags):
             raise ValidationError({"tags": _("Must be a list of objects.")})
         tag_ids = [as_text(tag["tag_id"]) for tag in tags if tag.get("tag_id")]
+        names = (as_text(tag.get("tag_name")) for tag in tags if as_text(tag.get("type")) == PERSONAL_TAG_TYPE)
+        personal = [name for name in dict.fromkeys(names) if name]
     mobiles = follow.get("remark_mobiles")
     if mobiles is not None and not isinstance(mobiles, list):
         raise ValidationError({"remark_mobiles": _("Must be a list of phone numbers.")})
@@ -233,6 +237,7 @@ def _follow_values(follow: dict) -> tuple[str, dict[str, Any]]:
         state=_text_or_none(follow, "state"),
         added_at=wecom_time(follow.get("createtime"), field="createtime"),
         wecom_tag_ids=tag_ids,
+        personal_tags=personal,
     )
 
 
@@ -458,6 +463,24 @@ def follow_relations_apply(*, changes: list[FollowChange]) -> list[FollowRelatio
         contacts_link_customers(contact_ids=contact_ids.values(), remark_mobiles=mobiles)
         publish("customers.contacts_changed", contact_ids=list(contact_ids.values()))
     return [relations[(employee_ids[change.userid], contact_ids[change.external_userid])] for change in changes]
+
+
+def follow_relations_tags_set(*, tag_ids: dict[int, list[str]]) -> int:
+    """Record the corp tags WeCom now shows on these relations (relation pk → WeCom tag ids), as after a
+    ``mark_tag`` WeCom accepted: WeCom's own report (a callback's refresh) may come later, and until then the
+    relation must not look as if it lacked what was just sent. Locks the relations in id order, writes the ones
+    that differ and publishes ``customers.contacts_changed`` for their contacts. Returns how many changed."""
+    for values in tag_ids.values():
+        _check_values(FollowRelation, {"wecom_tag_ids": values})
+    with transaction.atomic():
+        relations = FollowRelation.objects.select_for_update().filter(pk__in=sorted(tag_ids)).order_by("pk")
+        changed = [
+            relation for relation in relations if _set_changed(relation, {"wecom_tag_ids": tag_ids[relation.pk]})
+        ]
+        _bulk_update(FollowRelation, changed, {"wecom_tag_ids"}, timezone.now())
+        if changed:
+            publish("customers.contacts_changed", contact_ids=sorted({relation.contact_id for relation in changed}))
+    return len(changed)
 
 
 def _follow_change_updates(relation: FollowRelation, change: FollowChange) -> dict[str, Any]:

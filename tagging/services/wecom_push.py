@@ -2,7 +2,7 @@
 
 A corp tag put on a customer here must show in WeCom on every active follow relation of that customer; one taken
 off must disappear there. The calls go into the ``WeComTagPush`` outbox, one pending row per relation, merged
-with what is already pending, and are sent after commit by ``tagging.tasks``.
+with what is already pending; a drain task kicked after commit sends them (``tagging.services.wecom_tag_pushes``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from customers.models import FollowRelation
 from tagging.models import Tag, TagKind, WeComTagPush
+from tagging.services.wecom_tag_pushes import wecom_tag_pushes_kick
 
 
 def wecom_tag_push_enqueue(*, changes, tags: dict[int, Tag]) -> int:
@@ -66,4 +67,6 @@ def wecom_tag_push_enqueue(*, changes, tags: dict[int, Tag]) -> int:
     WeComTagPush.objects.bulk_create(new)
     WeComTagPush.objects.bulk_update(changed, ["add_tag_ids", "remove_tag_ids"])
     WeComTagPush.objects.filter(pk__in=emptied).delete()
+    if new or changed:
+        wecom_tag_pushes_kick()
     return len(new) + len(changed) + len(emptied)

@@ -153,10 +153,11 @@ def test_upsert_from_externalcontact_get_shape():
     assert zhang.description == "年卡"
     assert zhang.remark_mobiles == ["13800130000"]
     assert zhang.wecom_tag_ids == ["etA"]  # the personal tag has no id
+    assert zhang.personal_tags == ["我的标签"]  # only its name
     assert (zhang.add_way, zhang.state, zhang.status) == (1, "store-001", "active")
     assert zhang.added_at == datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
     lisi = FollowRelation.objects.get(employee__userid="lisi")
-    assert (lisi.state, lisi.add_way, lisi.wecom_tag_ids) == ("", 0, [])
+    assert (lisi.state, lisi.add_way, lisi.wecom_tag_ids, lisi.personal_tags) == ("", 0, [], [])
 
 
 def test_upsert_from_batch_get_by_user_shape():
@@ -168,6 +169,15 @@ def test_upsert_from_batch_get_by_user_shape():
     assert relation.employee.userid == "zhangsan"
     assert relation.wecom_tag_ids == ["etA", "etB"]
     assert relation.added_at == datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def test_batch_get_by_user_knows_no_personal_tags_and_leaves_them_as_they_are():
+    external_contact_upsert_from_wecom(detail=get_detail())
+
+    external_contact_upsert_from_wecom(detail=batch_item())
+
+    relation = FollowRelation.objects.get(employee__userid="zhangsan")
+    assert (relation.wecom_tag_ids, relation.personal_tags) == (["etA", "etB"], ["我的标签"])
 
 
 def test_batch_item_without_userid_uses_the_employee_it_was_fetched_for():
@@ -304,7 +314,8 @@ def test_a_bulk_page_stores_what_the_single_item_path_stores():
 def test_a_bulk_page_takes_a_fixed_number_of_queries(django_assert_max_num_queries):
     external_contacts_upsert_from_wecom(details=page_of(10))
 
-    with django_assert_max_num_queries(14):  # not one per item: 100 items, a few statements
+    # not one per item: 100 items, a few statements, + the subscriber that sets the customers' WeCom tags (up to 9)
+    with django_assert_max_num_queries(14 + 9):
         external_contacts_upsert_from_wecom(details=page_of(100))
 
     assert (ExternalContact.objects.count(), FollowRelation.objects.count()) == (100, 134)
@@ -314,7 +325,8 @@ def test_a_bulk_page_applied_twice_changes_nothing(django_assert_max_num_queries
     external_contacts_upsert_from_wecom(details=page_of(30))
     before = snapshot()
 
-    with django_assert_max_num_queries(7):  # reads only: nothing differs, so nothing is written
+    # reads only (+ the tag subscriber's 4): nothing differs, so nothing is written
+    with django_assert_max_num_queries(7 + 4):
         counts = external_contacts_upsert_from_wecom(details=page_of(30))
 
     assert snapshot() == before  # updated_at included
@@ -527,7 +539,8 @@ def test_follow_relations_apply_applies_each_change_in_order(existing):
 def test_follow_relations_apply_takes_a_fixed_number_of_queries(django_assert_max_num_queries):
     changes = [FollowChange(f"u{n % 5}", f"wm{n}", T0, status=DEL_C) for n in range(100)]
 
-    with django_assert_max_num_queries(16):  # not one per change (SQLite splits the bulk writes in batches)
+    # not one per change (SQLite splits the bulk writes in batches), + the tag subscriber's reads (4)
+    with django_assert_max_num_queries(16 + 4):
         follow_relations_apply(changes=changes)
 
     assert (Employee.objects.count(), ExternalContact.objects.count()) == (5, 100)
