@@ -70,7 +70,7 @@ def wecom_tag_pushes_send(*, client=None, limit: int = MAX_PER_RUN) -> Counter:
         try:
             client = client or get_client("contact")
         except WeComConfigError as exc:
-            _record(batch, [], released=batch, error=exc)
+            _record([], [], released=batch, error=exc)
             counts["released"] += len(batch)
             break
         sent, outcomes, released, error = _send(client, batch)
