@@ -9,13 +9,13 @@ from django.db import models
 from django.db.models import Value
 from django.utils.translation import gettext_lazy as _
 
-from scrm.core.fields import IntArrayField
+from scrm.core.fields import IntArrayField, KeepsServiceFields
 from scrm.core.models import TimeStampedModel
 
 WECOM_ID_LENGTH = 64
 
 
-class CustomerGroup(TimeStampedModel):
+class CustomerGroup(KeepsServiceFields, TimeStampedModel):
     class Status(models.TextChoices):
         NORMAL = "normal", _("normal")
         DISMISSED = "dismissed", _("dismissed")
@@ -37,6 +37,7 @@ class CustomerGroup(TimeStampedModel):
     # When WeCom's groupchat/get detail first landed; null = a placeholder made from a callback.
     synced_at = models.DateTimeField(_("detail synced at"), null=True, blank=True)
     # The group's tags (tagging.GroupTag) as an indexed array for segments; written only by tagging's services.
+    SERVICE_FIELDS = ("tag_ids",)
     tag_ids = IntArrayField(
         _("tag ids"), default=list, db_default=Value([], output_field=IntArrayField()), editable=False
     )

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models.wecom import Employee
 from customers.phones import E164_MAX_LENGTH, phone_mask
-from scrm.core.fields import IntArrayField
+from scrm.core.fields import IntArrayField, KeepsServiceFields
 from scrm.core.models import TimeStampedModel
 
 
@@ -84,7 +84,7 @@ class CustomerQuerySet(models.QuerySet):
         return self.filter(marketing_opt_out=False)
 
 
-class Customer(TimeStampedModel):
+class Customer(KeepsServiceFields, TimeStampedModel):
     """One person, keyed by phone number (E.164). Calls, SMS, WeCom chats and orders all hang off this row.
 
     ``phone`` is empty until known (a WeCom contact without a remark mobile); the database allows one customer
@@ -145,6 +145,7 @@ class Customer(TimeStampedModel):
     last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True)
     # The ids of the tags the customer carries (tagging.CustomerTag) as an indexed array that segments filter on;
     # written only by tagging's assignment services, in the same transaction as the rows.
+    SERVICE_FIELDS = ("tag_ids",)
     tag_ids = IntArrayField(
         _("tag ids"), default=list, db_default=Value([], output_field=IntArrayField()), editable=False
     )

@@ -166,3 +166,12 @@ def test_changes_from_wecom_are_not_pushed_back(tags):
     customer_tags_change(customer_ids=[customer.pk], add=[tags["奶粉"].pk], source=Source.WECOM, push_to_wecom=False)
     assert WeComTagPush.objects.count() == 0
     assert TimelineEntry.objects.get(kind=TimelineEntry.Kind.TAG_CHANGE).channel == TimelineEntry.Channel.WECOM
+
+
+def test_a_stale_full_save_does_not_write_back_the_tag_array(tags):
+    (a,) = customers(1)
+    stale = Customer.objects.get(pk=a.pk)  # as an admin form loaded it
+    customer_tags_change(customer_ids=[a.pk], add=[tags["奶粉"].pk], source=Source.MANUAL)
+    stale.name = "新名字"
+    stale.save()
+    assert Customer.objects.values_list("name", "tag_ids").get(pk=a.pk) == ("新名字", [tags["奶粉"].pk])
