@@ -145,19 +145,20 @@ def test_corp_tags_queue_one_mark_tag_per_active_relation_and_merge_pending_ones
     follow_relation_upsert(userid="zhangsan", external_userid="wmA", wecom_tag_ids=["etFood"])
     follow_relation_upsert(userid="lisi", external_userid="wmA")
     customer = ExternalContact.objects.get(external_userid="wmA").customer
+    assert CustomerTag.objects.get(customer=customer).source == Source.WECOM  # 辅食, as zhangsan's relation shows
     customer_tags_change(
         customer_ids=[customer.pk], add=[tags["奶粉"].pk, tags["辅食"].pk, tags["上海"].pk], source=Source.MANUAL
     )
     pushes = {p.relation.employee.userid: p for p in WeComTagPush.objects.select_related("relation__employee")}
-    # 辅食 already shows on zhangsan's relation; 上海 is a system tag and never leaves this database
+    # 辅食 was already the customer's; 上海 is a system tag and never leaves this database
     assert {u: (p.add_tag_ids, p.remove_tag_ids) for u, p in pushes.items()} == {
         "zhangsan": (["etMilk"], []),
-        "lisi": (["etFood", "etMilk"], []),
+        "lisi": (["etMilk"], []),
     }
-    customer_tags_change(customer_ids=[customer.pk], remove=[tags["奶粉"].pk], source=Source.MANUAL)
+    customer_tags_change(customer_ids=[customer.pk], remove=[tags["奶粉"].pk, tags["辅食"].pk], source=Source.MANUAL)
     pushes = {p.relation.employee.userid: p for p in WeComTagPush.objects.select_related("relation__employee")}
-    # zhangsan's queued add is cancelled outright; lisi's keeps 辅食
-    assert {u: (p.add_tag_ids, p.remove_tag_ids) for u, p in pushes.items()} == {"lisi": (["etFood"], [])}
+    # the queued adds of 奶粉 are cancelled outright; 辅食 comes off where WeCom shows it
+    assert {u: (p.add_tag_ids, p.remove_tag_ids) for u, p in pushes.items()} == {"zhangsan": ([], ["etFood"])}
 
 
 def test_changes_from_wecom_are_not_pushed_back(tags):
