@@ -29,6 +29,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from customers.models import Customer
+from scrm.core.db import commit_without_waiting_for_disk
 from tagging.models import CustomerTag, Source, Tag, TagBulkJob, TagBulkJobChunk, TagTarget
 from tagging.segments import SegmentError, customers_in_segment, validate
 from tagging.services.assignments import CHUNK, TagChanges, customer_tags_change, customer_tags_restore, tags_for
@@ -143,6 +144,7 @@ def tag_bulk_job_undo_run(*, job_id: int, actor=None, writers: int | None = None
 
         def undo_chunk(k: int, before_commit) -> None:
             with transaction.atomic():
+                commit_without_waiting_for_disk()  # undoing again redoes what a crash lost
                 undo(job, TagBulkJobChunk.objects.get(pk=chunks[k]), actor)
                 before_commit()
 
@@ -180,6 +182,8 @@ def _apply(job: TagBulkJob, chunk_size: int, writers: int) -> None:
 def _apply_slice(job: TagBulkJob, part: list[int], seq: int, before_commit) -> None:
     adding = job.action == TagBulkJob.Action.ADD
     with transaction.atomic():
+        # safe to redo: the chunk's changes, its record and the counters are lost or kept together
+        commit_without_waiting_for_disk()
         changes = customer_tags_change(
             customer_ids=part,
             add=[job.tag_id] if adding else [],
