@@ -146,6 +146,7 @@ class SegmentAPIView(GenericAPIView):
 
 class SegmentListView(SegmentAPIView):
     pagination_class = StandardPagination
+    queryset = Segment.objects.none()  # names the model for the schema; the rows come from segments_list()
     write_permissions = {"POST": "tagging.add_segment"}
 
     @extend_schema(operation_id="tagging_segments_list", responses=SegmentSerializer(many=True))
