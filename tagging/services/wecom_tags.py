@@ -13,13 +13,14 @@ relation (then an employee's edit in WeCom is the later one).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import pgettext
 
@@ -31,9 +32,11 @@ from tagging.services.assignments import TagChanges, _timeline, rebuild_tag_arra
 
 WECOM_KINDS = (TagKind.CORP, TagKind.PERSONAL)
 NAME_LENGTH = Tag._meta.get_field("name").max_length
-# An assignment as read (the order ``_apply`` relies on), then its tag.
-HELD = ("pk", "customer_id", "tag_id", "source", "actor_id", "rule_id", "created_at")
-HELD_TAG = ("tag__kind", "tag__tag_id", "tag__name", "tag__deleted", "tag__group_id", "tag__group__name")
+# Our edits WeCom does not show yet: a pending push (it will be sent), and a failed one until WeCom next reports
+# the relation (a failed row's due_at is when it failed; WeCom's later report is the later view).
+UNSENT_PENDING, UNSENT_FAILED = WeComTagPush.Status.PENDING, WeComTagPush.Status.FAILED
+# A removed assignment as ``TagChanges`` keeps it.
+REMOVED = ("customer_id", "tag_id", "source", "actor_id", "rule_id", "created_at")
 
 
 def customer_tags_reconcile_from_wecom(*, contact_ids: Iterable[int], at: datetime | None = None) -> TagChanges:
@@ -43,33 +46,19 @@ def customer_tags_reconcile_from_wecom(*, contact_ids: Iterable[int], at: dateti
     active relation shows any more — except corp tags whose pending or failed ``mark_tag`` says otherwise.
     Nothing goes back to WeCom. System tags are never touched.
 
-    Four queries when nothing changes, at most ten otherwise. The big tables are read by key only, never joined:
-    the full sync runs this on tables without statistics yet, where PostgreSQL plans a join of relations and
-    contacts as a scan of every relation."""
+    Four queries when nothing changes (customers, their contacts, the active relations, the assignments), a few
+    more when something does; never one per contact, customer or tag."""
     ids = sorted(set(contact_ids))
     if not ids:
         return TagChanges()
     with transaction.atomic(savepoint=False):  # joins the caller's (the hook's) transaction
-        # The rows ``rebuild_tag_arrays`` writes, locked up front in id order like every tag write.
-        customers = list(
-            Customer.objects.select_for_update()
-            .filter(pk__in=ExternalContact.objects.filter(pk__in=ids).values("customer_id"))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        customers = _locked_customers(ids)
         if not customers:
             return TagChanges()
-        customer_of = dict(ExternalContact.objects.filter(customer_id__in=customers).values_list("pk", "customer_id"))
         shown_ids: defaultdict[int, set[str]] = defaultdict(set)
         shown_names: defaultdict[int, set[str]] = defaultdict(set)
         unsent: dict[int, int] = {}  # active relation with a pending or failed mark_tag → its customer
-        unsent_push = WeComTagPush.objects.filter(_unsent(OuterRef("updated_at")), relation_id=OuterRef("pk"))
-        for relation_id, contact_id, tag_ids, names, has_unsent in (
-            FollowRelation.objects.filter(contact_id__in=sorted(customer_of), status=FollowRelation.Status.ACTIVE)
-            .annotate(unsent=Exists(unsent_push))
-            .values_list("pk", "contact_id", "wecom_tag_ids", "personal_tags", "unsent")
-        ):
-            customer_id = customer_of[contact_id]
+        for relation_id, customer_id, tag_ids, names, has_unsent in _active_relations(customers):
             shown_ids[customer_id].update(tag_id for tag_id in tag_ids if len(tag_id) <= WECOM_ID_LENGTH)
             shown_names[customer_id].update(name[:NAME_LENGTH] for name in names)
             if has_unsent:
@@ -90,28 +79,83 @@ def customer_tags_reconcile_from_wecom(*, contact_ids: Iterable[int], at: dateti
             if remove := mine - shown:
                 removes[customer_id] = remove
         _keep_unsent_edits(adds, removes, tags, unsent)
-        return _apply(adds, removes, held, tags, at or timezone.now())
+        return _apply(adds, removes, tags, at or timezone.now())
 
 
-def _unsent(relation_updated_at) -> Q:
-    """Our edits WeCom does not show yet: a pending push (it will be sent), and a failed one until WeCom next
-    reports the relation (a failed row's ``due_at`` is when it failed; WeCom's later report is the later view)."""
-    return Q(status=WeComTagPush.Status.PENDING) | Q(status=WeComTagPush.Status.FAILED, due_at__gte=relation_updated_at)
+# ---- reads: plain SQL by key ------------------------------------------------------------------------------------
+# The full sync runs these for every page. As ORM queries, building them cost more CPU than the whole page's
+# contact upsert; as SQL they are a string and a fetch. Only key lookups on the big tables, no joins between them:
+# on tables without statistics yet (a first sync) PostgreSQL plans such a join as a scan of every row.
 
 
-def _held(customers: list[int]) -> tuple[defaultdict[int, dict[int, tuple]], dict[int, Tag]]:
-    """The customers' assignments (customer → tag pk → row) and their tags by pk, in one query: the tag tables
-    are small, so joining them costs nothing. The tags are built from the row (named for the timeline), not
-    loaded as model rows one by one."""
-    held: defaultdict[int, dict[int, tuple]] = defaultdict(dict)
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _marks(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _locked_customers(contact_ids: list[int]) -> list[int]:
+    """The contacts' customers, locked in id order like every tag write (``rebuild_tag_arrays`` writes them)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT id FROM {_table(Customer)} WHERE id IN "  # noqa: S608 - table names from the models
+        f"(SELECT customer_id FROM {_table(ExternalContact)} WHERE id IN ({_marks(contact_ids)})) ORDER BY id{lock}"
+    )
+    return [pk for (pk,) in _fetch(sql, contact_ids)]
+
+
+def _active_relations(customers: list[int]) -> Iterator[tuple[int, int, list[str], list[str], bool]]:
+    """(relation, customer, corp tag ids, personal tag names, has an unsent push) for every active relation of
+    every contact of these customers."""
+    customer_of = dict(
+        _fetch(
+            f"SELECT id, customer_id FROM {_table(ExternalContact)} "  # noqa: S608 - table names from the models
+            f"WHERE customer_id IN ({_marks(customers)})",
+            customers,
+        )
+    )
+    if not customer_of:
+        return
+    pushes = _table(WeComTagPush)
+    sql = (
+        "SELECT r.id, r.contact_id, r.wecom_tag_ids, r.personal_tags, EXISTS ("  # noqa: S608 - table names
+        f"SELECT 1 FROM {pushes} p WHERE p.relation_id = r.id "
+        "AND (p.status = %s OR (p.status = %s AND p.due_at >= r.updated_at))"
+        f") FROM {_table(FollowRelation)} r WHERE r.contact_id IN ({_marks(list(customer_of))}) AND r.status = %s"
+    )
+    params = [UNSENT_PENDING, UNSENT_FAILED, *customer_of, FollowRelation.Status.ACTIVE]
+    for relation_id, contact_id, tag_ids, names, has_unsent in _fetch(sql, params):
+        yield relation_id, customer_of[contact_id], _json(tag_ids), _json(names), bool(has_unsent)
+
+
+def _json(value) -> list:
+    return value if isinstance(value, list) else json.loads(value)
+
+
+def _held(customers: list[int]) -> tuple[defaultdict[int, set[int]], dict[int, Tag]]:
+    """The tags each customer carries (customer → tag pks) and those tags by pk, named for the timeline: one
+    query (the tag tables are small, joining them costs nothing)."""
+    sql = (
+        "SELECT a.customer_id, a.tag_id, t.kind, t.tag_id, t.name, t.deleted, t.group_id, g.name "  # noqa: S608
+        f"FROM {_table(CustomerTag)} a JOIN {_table(Tag)} t ON t.id = a.tag_id "
+        f"LEFT JOIN {_table(TagGroup)} g ON g.id = t.group_id WHERE a.customer_id IN ({_marks(customers)})"
+    )
+    held: defaultdict[int, set[int]] = defaultdict(set)
     tags: dict[int, Tag] = {}
-    for row in CustomerTag.objects.filter(customer_id__in=customers).values_list(*HELD, *HELD_TAG):
-        held[row[1]][row[2]] = row
-        if row[2] not in tags:
-            kind, tag_id, name, deleted, group_id, group_name = row[len(HELD) :]
-            tags[row[2]] = Tag(pk=row[2], kind=kind, tag_id=tag_id, name=name, deleted=deleted)
+    for customer_id, pk, kind, tag_id, name, deleted, group_id, group_name in _fetch(sql, customers):
+        held[customer_id].add(pk)
+        if pk not in tags:
+            tags[pk] = Tag(pk=pk, kind=kind, tag_id=tag_id, name=name, deleted=bool(deleted))
             if group_id is not None:
-                tags[row[2]].group = TagGroup(pk=group_id, name=group_name)
+                tags[pk].group = TagGroup(pk=group_id, name=group_name)
     return held, tags
 
 
@@ -181,7 +225,10 @@ def _keep_unsent_edits(
     pk_of = {tag.tag_id: pk for pk, tag in tags.items() if tag.kind == TagKind.CORP and tag.tag_id}
     ours: defaultdict[int, dict[int, bool]] = defaultdict(dict)  # customer → tag pk → we added it (else removed)
     for relation_id, add_ids, remove_ids in (
-        WeComTagPush.objects.filter(_unsent(F("relation__updated_at")), relation_id__in=sorted(unsent))
+        WeComTagPush.objects.filter(
+            Q(status=UNSENT_PENDING) | Q(status=UNSENT_FAILED, due_at__gte=F("relation__updated_at")),
+            relation_id__in=sorted(unsent),
+        )
         .order_by("pk")  # the later push wins
         .values_list("relation_id", "add_tag_ids", "remove_tag_ids")
     ):
@@ -199,7 +246,6 @@ def _keep_unsent_edits(
 def _apply(
     adds: dict[int, set[int]],
     removes: dict[int, set[int]],
-    held: dict[int, dict[int, tuple]],
     tags: dict[int, Tag],
     at: datetime,
 ) -> TagChanges:
@@ -221,18 +267,20 @@ def _apply(
                 }
             )
             changes.added[customer_id].append(tag_pk)
-    doomed = []
-    for customer_id, tag_pks in sorted(removes.items()):
-        for tag_pk in sorted(tag_pks):
-            row = dict(zip(HELD, held[customer_id][tag_pk][: len(HELD)], strict=True))
-            doomed.append(row.pop("pk"))
-            del row["customer_id"]
-            changes.removed[customer_id].append(row)
+    if removes:
+        doomed = []
+        for row in (
+            CustomerTag.objects.filter(customer_id__in=removes, tag_id__in=set().union(*removes.values()))
+            .order_by("customer_id", "tag_id")
+            .values("pk", *REMOVED)
+        ):
+            if row["tag_id"] in removes[row["customer_id"]]:
+                doomed.append(row.pop("pk"))
+                changes.removed[row.pop("customer_id")].append(row)
+        CustomerTag.objects.filter(pk__in=doomed).delete()
     if not changes.changed_ids:
         return changes
     insert_rows(CustomerTag, rows)
-    if doomed:
-        CustomerTag.objects.filter(pk__in=doomed).delete()
     rebuild_tag_arrays(target=TagTarget.CUSTOMER, ids=changes.changed_ids)
     _timeline(changes, tags, Source.WECOM, None, at)
     return changes
