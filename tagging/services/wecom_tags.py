@@ -136,6 +136,9 @@ def _active_relations(customers: list[int]) -> Iterator[tuple[int, int, list[str
         yield relation_id, customer_of[contact_id], _json(tag_ids), _json(names), bool(has_unsent)
 
 
+TAG_COLUMNS = "t.id, t.kind, t.tag_id, t.name, t.deleted, t.group_id, g.name"
+
+
 def _json(value) -> list:
     return value if isinstance(value, list) else json.loads(value)
 
@@ -144,19 +147,38 @@ def _held(customers: list[int]) -> tuple[defaultdict[int, set[int]], dict[int, T
     """The tags each customer carries (customer → tag pks) and those tags by pk, named for the timeline: one
     query (the tag tables are small, joining them costs nothing)."""
     sql = (
-        "SELECT a.customer_id, a.tag_id, t.kind, t.tag_id, t.name, t.deleted, t.group_id, g.name "  # noqa: S608
-        f"FROM {_table(CustomerTag)} a JOIN {_table(Tag)} t ON t.id = a.tag_id "
+        f"SELECT a.customer_id, {TAG_COLUMNS} FROM {_table(CustomerTag)} a "  # noqa: S608 - table names
+        f"JOIN {_table(Tag)} t ON t.id = a.tag_id "
         f"LEFT JOIN {_table(TagGroup)} g ON g.id = t.group_id WHERE a.customer_id IN ({_marks(customers)})"
     )
     held: defaultdict[int, set[int]] = defaultdict(set)
     tags: dict[int, Tag] = {}
-    for customer_id, pk, kind, tag_id, name, deleted, group_id, group_name in _fetch(sql, customers):
-        held[customer_id].add(pk)
-        if pk not in tags:
-            tags[pk] = Tag(pk=pk, kind=kind, tag_id=tag_id, name=name, deleted=bool(deleted))
-            if group_id is not None:
-                tags[pk].group = TagGroup(pk=group_id, name=group_name)
+    for customer_id, *tag in _fetch(sql, customers):
+        held[customer_id].add(tag[0])
+        if tag[0] not in tags:
+            tags[tag[0]] = _tag(*tag)
     return held, tags
+
+
+def _tags_named(*, tag_ids: list[str], names: list[str]) -> list[Tag]:
+    """Corp tags by WeCom id and live personal tags by name, oldest first."""
+    wanted = [f"t.tag_id IN ({_marks(tag_ids)})"] if tag_ids else []
+    if names:
+        wanted.append(f"(t.kind = %s AND t.deleted = %s AND t.name IN ({_marks(names)}))")
+    sql = (
+        f"SELECT {TAG_COLUMNS} FROM {_table(Tag)} t LEFT JOIN {_table(TagGroup)} g ON g.id = t.group_id "  # noqa: S608
+        f"WHERE {' OR '.join(wanted)} ORDER BY t.id"
+    )
+    params = [*tag_ids, *([TagKind.PERSONAL, False, *names] if names else [])]
+    return [_tag(*row) for row in _fetch(sql, params)]
+
+
+def _tag(pk: int, kind: str, tag_id: str, name: str, deleted, group_id: int | None, group_name: str | None) -> Tag:
+    """A tag as read with ``TAG_COLUMNS``: enough of it to compare and to name in the timeline."""
+    tag = Tag(pk=pk, kind=kind, tag_id=tag_id, name=name, deleted=bool(deleted))
+    if group_id is not None:
+        tag.group = TagGroup(pk=group_id, name=group_name)
+    return tag
 
 
 def _shown_tags(*, tag_ids: set[str], names: set[str], tags: dict[int, Tag]) -> tuple[dict[str, Tag], dict[str, Tag]]:
@@ -171,13 +193,7 @@ def _shown_tags(*, tag_ids: set[str], names: set[str], tags: dict[int, Tag]) -> 
             personal.setdefault(tags[pk].name, tags[pk])
     unknown_ids, unknown_names = tag_ids - corp.keys(), names - personal.keys()
     if unknown_ids or unknown_names:
-        for tag in (
-            Tag.objects.filter(
-                Q(tag_id__in=unknown_ids) | Q(kind=TagKind.PERSONAL, deleted=False, name__in=unknown_names)
-            )
-            .select_related("group")
-            .order_by("pk")
-        ):
+        for tag in _tags_named(tag_ids=sorted(unknown_ids), names=sorted(unknown_names)):
             if tag.tag_id in unknown_ids:
                 corp[tag.tag_id] = tag
             elif tag.kind == TagKind.PERSONAL:
