@@ -37,6 +37,8 @@ NAME_LENGTH = Tag._meta.get_field("name").max_length
 UNSENT_PENDING, UNSENT_FAILED = WeComTagPush.Status.PENDING, WeComTagPush.Status.FAILED
 # A removed assignment as ``TagChanges`` keeps it.
 REMOVED = ("customer_id", "tag_id", "source", "actor_id", "rule_id", "created_at")
+# A tag (``t``) with its group (``g``) as the plain-SQL reads take it; ``_tag`` builds it.
+TAG_COLUMNS = "t.id, t.kind, t.tag_id, t.name, t.deleted, t.group_id, g.name"
 
 
 def customer_tags_reconcile_from_wecom(*, contact_ids: Iterable[int], at: datetime | None = None) -> TagChanges:
@@ -134,9 +136,6 @@ def _active_relations(customers: list[int]) -> Iterator[tuple[int, int, list[str
     params = [UNSENT_PENDING, UNSENT_FAILED, *customer_of, FollowRelation.Status.ACTIVE]
     for relation_id, contact_id, tag_ids, names, has_unsent in _fetch(sql, params):
         yield relation_id, customer_of[contact_id], _json(tag_ids), _json(names), bool(has_unsent)
-
-
-TAG_COLUMNS = "t.id, t.kind, t.tag_id, t.name, t.deleted, t.group_id, g.name"
 
 
 def _json(value) -> list:
