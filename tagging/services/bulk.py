@@ -5,9 +5,11 @@ and undo.
 commit. ``tag_bulk_job_run`` snapshots the segment's customer ids in id order and applies the change through
 ``customer_tags_change`` in chunks, each in its own transaction together with its ``TagBulkJobChunk`` (the
 customers it changed and, for a removal, the assignments as they were) and the job's counters, so a crash loses
-at most the chunk in flight and the admin sees the progress. A run started again resumes after the last customer
-the recorded chunks changed (customers it looks at again change nothing: adding a tag twice or removing it twice
-is a no-op). ``tag_bulk_job_undo`` reverses exactly what the chunks recorded, in the background too.
+at most the chunks in flight and the admin sees the progress. On PostgreSQL two chunks are applied at once, on two
+connections, and committed in order, so what is recorded is always a prefix of the snapshot. A run started again
+resumes after the last customer the recorded chunks changed (customers it looks at again change nothing: adding a
+tag twice or removing it twice is a no-op). ``tag_bulk_job_undo`` reverses exactly what the chunks recorded, in
+the background too.
 
 One run or undo per job at a time: a PostgreSQL session lock keyed by the job, which a dead worker releases with
 its connection (its task is then delivered again, as tasks are acknowledged late, and resumes).
@@ -81,10 +83,10 @@ def tag_bulk_job_retry(*, job: TagBulkJob) -> TagBulkJob:
 
 
 def tag_bulk_job_run(*, job_id: int, chunk_size: int = CHUNK, writers: int | None = None) -> TagBulkJob | None:
-    """Run (or resume) the job; returns it as stored, or None when another worker holds it. A job that is not
-    pending or running (interrupted) is returned untouched. An error fails the job with the reason and keeps what
-    the chunks before it did. ``writers``: threads applying chunks, each on its own connection; by default
-    ``WRITERS`` on PostgreSQL outside a transaction, else none (this thread applies them)."""
+    """Run the job, or resume it; returns it as stored, or None when another worker holds it. Only a pending job
+    or a running one (its run interrupted) runs; any other is returned as it is. An error fails the job with the
+    reason and keeps what the chunks before it did. ``writers``: threads applying chunks, each on its own
+    connection; by default ``WRITERS`` on PostgreSQL outside a transaction, else none (this thread applies them)."""
     if writers is None:
         writers = _default_writers()
     with _exclusive(job_id) as mine:
@@ -165,14 +167,15 @@ def _apply(job: TagBulkJob, chunk_size: int, writers: int) -> None:
     """Snapshot the segment and change it chunk by chunk. Resuming, the snapshot starts after the last customer
     the recorded chunks changed; ``total`` stays the first snapshot's size and ``processed`` becomes what is left
     of it."""
-    recorded = list(job.chunks.order_by("seq").values_list("seq", "customer_ids"))
-    after = max((max(ids) for _seq, ids in recorded if ids), default=0)
+    # chunks are recorded in id order (a resumed run starts after the last one), so the last holds the largest id
+    last = job.chunks.order_by("-seq").values_list("seq", "customer_ids").first()
+    after = max(last[1]) if last else 0
     ids = list(customers_in_segment(job.expression).filter(pk__gt=after).order_by("pk").values_list("pk", flat=True))
-    if recorded:
+    if last:
         _job_update(job, processed=max(0, (job.total or 0) - len(ids)))
     else:
         _job_update(job, total=len(ids), processed=0, changed=0)
-    first_seq = recorded[-1][0] + 1 if recorded else 0
+    first_seq = last[0] + 1 if last else 0
     slices = [ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size)]
     InOrder(len(slices), writers).run(
         lambda k, before_commit: _apply_slice(job, slices[k], first_seq + k, before_commit)
