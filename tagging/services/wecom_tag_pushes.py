@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import FollowRelation
+from customers.models import Customer, ExternalContact, FollowRelation
 from customers.services.wecom import follow_relations_tags_set
 from scrm.wecom.client import get_client
 from scrm.wecom.client.policy import backoff_delay
@@ -251,12 +251,17 @@ def _record_sent(sent: list[WeComTagPush], now: datetime) -> None:
     if not sent:
         return
     relation_ids = sorted({push.relation_id for push in sent})
+    # Locks in the order the other writers take them — relations (WeCom's callbacks and sync), then their
+    # customers (every tag write, and the reconcile the relations' new tags trigger), then pushes (the outbox
+    # enqueue) — so no two of them can deadlock.
     shown = dict(
         FollowRelation.objects.select_for_update()
         .filter(pk__in=relation_ids)
         .order_by("pk")
         .values_list("pk", "wecom_tag_ids")
     )
+    contacts = ExternalContact.objects.filter(follow_relations__in=relation_ids).values("customer_id")
+    list(Customer.objects.select_for_update().filter(pk__in=contacts).order_by("pk").values_list("pk", flat=True))
     pending = {
         push.relation_id: push
         for push in WeComTagPush.objects.select_for_update()
