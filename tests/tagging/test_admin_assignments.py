@@ -3,6 +3,7 @@ by the customer's phone or name, only visible customers for sales; "send again" 
 customer's tags are now."""
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone, translation
 
@@ -41,6 +42,7 @@ def admin(user) -> Client:
     user.is_staff = True
     user.save(update_fields=["is_staff"])
     client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the admin's language switch
     client.force_login(user)
     return client
 
