@@ -19,7 +19,9 @@ class AssignedTagSerializer(serializers.Serializer):
     group_id = serializers.IntegerField(allow_null=True)
     group_name = serializers.CharField()
     source = serializers.ChoiceField(choices=Source.choices)
-    actor = serializers.CharField(allow_null=True, help_text=_("The staff user who tagged; empty for WeCom, rules."))
+    actor = serializers.CharField(
+        allow_null=True, help_text=_("The staff user who tagged; empty when WeCom or a rule set the tag.")
+    )
     tagged_at = serializers.DateTimeField()
 
 

@@ -14,8 +14,8 @@ from tagging.models.taxonomy import Tag
 
 class TagBulkJob(models.Model):
     class Action(models.TextChoices):
-        ADD = "add", _("tag")
-        REMOVE = "remove", _("untag")
+        ADD = "add", _("add the tag")
+        REMOVE = "remove", _("remove the tag")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")

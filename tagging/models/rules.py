@@ -20,7 +20,7 @@ class RuleKind(models.TextChoices):
     CHANNEL_CODE = "channel_code", _("added through channel code")
     CHAT_KEYWORD = "chat_keyword", _("said a keyword in chat")
     SPEND_AT_LEAST = "spend_at_least", _("cumulative spend at least")
-    IDLE_DAYS = "idle_days", _("no interaction for days")
+    IDLE_DAYS = "idle_days", _("no interaction for at least N days")
     GROUP_MEMBER = "group_member", _("member of customer group")
     LIFECYCLE_STAGE = "lifecycle_stage", _("lifecycle stage")
     OPPORTUNITY_STAGE = "opportunity_stage", _("opportunity stage")

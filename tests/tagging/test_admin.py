@@ -15,7 +15,8 @@ INLINE = {"tags-TOTAL_FORMS": "0", "tags-INITIAL_FORMS": "0", "tags-MIN_NUM_FORM
 
 
 @pytest.fixture(autouse=True)
-def english():
+def english(ops_client, settings):
+    ops_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # assert on the source messages, not the zh-hans default
     with translation.override("en"):
         yield
 

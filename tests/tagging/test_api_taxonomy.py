@@ -13,7 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def english():
+def english(api_client):
+    api_client.credentials(HTTP_ACCEPT_LANGUAGE="en")  # assert on the source messages, not the zh-hans default
     with translation.override("en"):
         yield
 
