@@ -215,6 +215,11 @@ CELERY_BEAT_SCHEDULE["wecom-nightly-sync"] = {
     "task": "scrm.wecom.tasks.full_sync",
     "schedule": crontab(hour=3, minute=15),  # in TIME_ZONE: quiet hours in China
 }
+CELERY_BEAT_SCHEDULE["tagging-wecom-pushes"] = {
+    "task": "tagging.wecom_pushes_send",  # the mark_tag outbox: what the kick after commit missed, and retries
+    "schedule": 30.0,
+    "options": {"expires": 30},
+}
 CELERY_BEAT_SCHEDULE["tagging-taxonomy-push-due"] = {
     "task": "tagging.taxonomy_push_due",  # corp tag edits whose push was lost or is due for a retry
     "schedule": 60.0,
