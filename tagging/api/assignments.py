@@ -26,7 +26,7 @@ from customers.models import Customer
 from customers.selectors import customers_visible_to
 from groups.models import CustomerGroup
 from tagging.assignment_selectors import customer_tag_list, group_tag_list
-from tagging.models import Source, TagKind, TagTarget
+from tagging.models import Source, TagTarget
 from tagging.profile import AssignedTagSerializer
 from tagging.services.assignments import customer_tags_change, group_tags_change, tags_for
 
@@ -84,13 +84,9 @@ class AssignmentView(GenericAPIView):
             self.permission_denied(request, message=gettext("You may not remove tags."))
         for name, ids, adding in (("add", add, True), ("remove", remove, False)):
             try:
-                tags = tags_for(target=self.target, tag_ids=ids, adding=adding, source=Source.MANUAL)
+                tags_for(target=self.target, tag_ids=ids, adding=adding, source=Source.MANUAL)
             except DjangoValidationError as exc:
                 raise serializers.ValidationError({name: exc.messages}) from None
-            # Removing one here would not reach WeCom (no API edits personal tags): its next report puts it back.
-            if personal := [tag for tag in tags.values() if tag.kind == TagKind.PERSONAL]:
-                message = gettext("“%(name)s” is an employee's personal WeCom tag: it can only be changed in WeCom.")
-                raise serializers.ValidationError({name: [message % {"name": personal[0]}]})
         return {"add": add, "remove": remove}
 
 

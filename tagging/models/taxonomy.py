@@ -122,4 +122,5 @@ class Tag(_TaxonomyNode):
     def label(self) -> str:
         """``group/tag``: how segment expressions name a tag whose name alone is ambiguous."""
         group = self.group.name if self.group_id and self.group else ""
-        return f"{group}/{self.name}" if group else self.name
+        name = self.name or self.tag_id  # a placeholder from a callback has only its WeCom id until the sync
+        return f"{group}/{name}" if group else name

@@ -121,13 +121,14 @@ def tags_for(*, target: str, tag_ids: Iterable[int], adding: bool, source: str) 
                         % {"name": tag, "target": TagTarget(target).label}
                     }
                 )
-            if tag.kind == TagKind.PERSONAL and source != Source.WECOM:
-                raise ValidationError(
-                    {
-                        "tags": _("“%(name)s” is an employee's personal WeCom tag: it can only be set in WeCom.")
-                        % {"name": tag}
-                    }
-                )
+    for tag in tags.values():  # adding or removing: WeCom would put a removed one back at the next sync
+        if tag.kind == TagKind.PERSONAL and source != Source.WECOM:
+            raise ValidationError(
+                {
+                    "tags": _("“%(name)s” is an employee's personal WeCom tag: it can only be changed in WeCom.")
+                    % {"name": tag}
+                }
+            )
     return tags
 
 
@@ -239,7 +240,7 @@ def _recorded(kind: _Kind, changes: TagChanges, tags, source: str, actor, at, *,
     """A customer chunk's timeline entries and WeCom ``mark_tag`` calls, in its transaction."""
     if kind is not CUSTOMERS or not changes.changed_ids:
         return
-    _timeline(changes, tags, source, actor, at)
+    timeline_record_tag_changes(changes, tags, source, actor, at)
     if push_to_wecom:
         from tagging.services.wecom_push import wecom_tag_push_enqueue
 
@@ -319,7 +320,8 @@ def _names(changes: TagChanges, tags: dict[int, Tag], owner_id: int) -> dict[str
     }
 
 
-def _timeline(changes: TagChanges, tags: dict[int, Tag], source: str, actor, at: datetime) -> None:
+def timeline_record_tag_changes(changes: TagChanges, tags: dict[int, Tag], source: str, actor, at: datetime) -> None:
+    """One timeline entry per changed customer (what was added and removed, by whom), in one INSERT."""
     user = acting_user(actor)
     employee_id = getattr(getattr(user, "employee", None), "pk", None)
     channel = (

@@ -1,5 +1,5 @@
-"""Tag groups and tags as staff edit them here. What WeCom reports is written by ``taxonomy_wecom`` (re-exported
-below), what staff change here reaches WeCom through ``taxonomy_push``.
+"""Tag groups and tags as staff edit them here. What WeCom reports is written by ``taxonomy_wecom``; what staff
+change here reaches WeCom through ``taxonomy_push``.
 
 Kinds (``tagging.models.taxonomy``): corp tags are WeCom's 企业标签, kept in two-way sync; system tags, and every tag
 group for customer groups, live here only (``sync_state = local``, never sent); personal tags are WeCom's and
@@ -23,13 +23,6 @@ from scrm.core.services import audit_record
 from tagging.models import MAX_CORP_TAGS, TAG_NAME_MAX_LENGTH, SyncState, Tag, TagGroup, TagKind, TagTarget
 from tagging.selectors import corp_tags_used
 from tagging.services.taxonomy_push import may_edit_any_corp_tag, push_after_commit, push_in_flight
-from tagging.services.taxonomy_wecom import (  # noqa: F401 - the WeCom side, imported from here by the package
-    corp_tags_upsert_from_wecom,
-    tag_ensure,
-    tag_group_ensure,
-    tag_group_mark_deleted,
-    tag_mark_deleted,
-)
 
 MAX_ORDER = 2**32 - 1  # WeCom's order is a uint32
 

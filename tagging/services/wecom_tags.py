@@ -28,7 +28,7 @@ from customers.models import Customer, ExternalContact, FollowRelation
 from customers.models.wecom import WECOM_ID_LENGTH
 from scrm.core.upsert import insert_rows
 from tagging.models import CustomerTag, Source, Tag, TagGroup, TagKind, TagTarget, WeComTagPush
-from tagging.services.assignments import TagChanges, _timeline, rebuild_tag_arrays
+from tagging.services.assignments import TagChanges, rebuild_tag_arrays, timeline_record_tag_changes
 
 WECOM_KINDS = (TagKind.CORP, TagKind.PERSONAL)
 NAME_LENGTH = Tag._meta.get_field("name").max_length
@@ -297,5 +297,5 @@ def _apply(
         return changes
     insert_rows(CustomerTag, rows)
     rebuild_tag_arrays(target=TagTarget.CUSTOMER, ids=changes.changed_ids)
-    _timeline(changes, tags, Source.WECOM, None, at)
+    timeline_record_tag_changes(changes, tags, Source.WECOM, None, at)
     return changes

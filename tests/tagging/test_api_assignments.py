@@ -88,7 +88,7 @@ def test_a_customer_sales_may_not_see_is_a_404_and_nothing_is_written(corp, tags
         ({"remove": [999999]}, "remove", "No such tag: 999999."),
         ({"add": ["旧"]}, "add", "The tag “旧” has been deleted."),
         ({"add": ["宝妈群"]}, "add", "The tag “宝妈群” does not apply to customers."),
-        ({"add": ["老客"]}, "add", "“老客” is an employee's personal WeCom tag: it can only be set in WeCom."),
+        ({"add": ["老客"]}, "add", "“老客” is an employee's personal WeCom tag: it can only be changed in WeCom."),
         (
             {"remove": ["老客"]},
             "remove",

@@ -74,7 +74,7 @@ def timeline_count() -> int:
         ({"tag": "旧"}, {"tag": ["The tag “旧” has been deleted."]}),
         (
             {"tag": "老客"},
-            {"tag": ["“老客” is an employee's personal WeCom tag: it can only be set in WeCom."]},
+            {"tag": ["“老客” is an employee's personal WeCom tag: it can only be changed in WeCom."]},
         ),
         ({"expression": "奶粉 AND"}, "expression"),
         ({"expression": "不存在的标签"}, "expression"),
