@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from tagging.models import SyncState, Tag, TagGroup, TagKind
+from tagging.models import SyncState, Tag, TagGroup, TagKind, TagTarget
 
 
 def tag_groups_with_tags(*, include_deleted: bool = False, target: str | None = None) -> QuerySet[TagGroup]:
@@ -32,3 +32,14 @@ def tags_by_ids(*, tag_ids: list[str]) -> dict[str, Tag]:
 def tags_without_detail() -> QuerySet[Tag]:
     """Placeholders made from callbacks (id only) that the next tag sync fills in."""
     return Tag.objects.filter(name="", deleted=False)
+
+
+def tags_settable_on_customers() -> QuerySet[Tag]:
+    """What staff, rules and bulk jobs may put on customers: live tags of a live customer-target group (or none
+    yet), not an employee's personal WeCom tags."""
+    return (
+        Tag.objects.live()
+        .exclude(kind=TagKind.PERSONAL)
+        .filter(Q(group__isnull=True) | Q(group__target=TagTarget.CUSTOMER, group__deleted=False))
+        .select_related("group")
+    )

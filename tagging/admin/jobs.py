@@ -7,7 +7,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,8 +15,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from scrm.core.admin_base import ReadOnlyAdmin
-from tagging.models import Tag, TagBulkJob, TagKind, TagTarget
+from tagging.models import Tag, TagBulkJob, TagTarget
 from tagging.segments import customers_in_segment, validate
+from tagging.selectors import tags_settable_on_customers
 from tagging.services.bulk import tag_bulk_job_create, tag_bulk_job_retry, tag_bulk_job_undo
 
 TEMPLATES = "admin/tagging/tagbulkjob"
@@ -32,11 +32,7 @@ class TagChoiceField(forms.ModelChoiceField):
 class BulkJobForm(forms.Form):
     tag = TagChoiceField(
         label=_("tag"),
-        # what a bulk job may put on: live customer tags, not an employee's personal WeCom tags
-        queryset=Tag.objects.live()
-        .exclude(kind=TagKind.PERSONAL)
-        .filter(Q(group__isnull=True) | Q(group__target=TagTarget.CUSTOMER, group__deleted=False))
-        .select_related("group"),
+        queryset=tags_settable_on_customers(),
     )
     action = forms.ChoiceField(label=_("action"), choices=TagBulkJob.Action.choices)
     expression = forms.CharField(

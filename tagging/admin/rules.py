@@ -9,7 +9,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -17,7 +16,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from tagging.admin.jobs import TagChoiceField
-from tagging.models import Tag, TagKind, TagRule, TagTarget
+from tagging.models import TagRule
+from tagging.selectors import tags_settable_on_customers
 from tagging.services.rules import (
     EDITABLE_FIELDS,
     rule_create,
@@ -40,11 +40,7 @@ VALUE_HELP = _(
 class TagRuleForm(forms.ModelForm):
     tag = TagChoiceField(
         label=_("tag"),
-        # what a rule may put on: live customer tags, not an employee's personal WeCom tags
-        queryset=Tag.objects.live()
-        .exclude(kind=TagKind.PERSONAL)
-        .filter(Q(group__isnull=True) | Q(group__target=TagTarget.CUSTOMER, group__deleted=False))
-        .select_related("group"),
+        queryset=tags_settable_on_customers(),
     )
 
     class Meta:
