@@ -4,18 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0011_follow_personal_tags'),
+        ("customers", "0011_follow_personal_tags"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(condition=models.Q(('total_spend__gt', 0)), fields=['total_spend'], name='customers_customer_spend'),
+            model_name="customer",
+            index=models.Index(
+                condition=models.Q(("total_spend__gt", 0)), fields=["total_spend"], name="customers_customer_spend"
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['lifecycle_stage'], name='customers_customer_lifecycle'),
+            model_name="customer",
+            index=models.Index(fields=["lifecycle_stage"], name="customers_customer_lifecycle"),
         ),
     ]
