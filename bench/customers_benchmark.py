@@ -25,17 +25,17 @@ customer; ``--profile FILE`` writes a cProfile dump of the measured 360 requests
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import django_for_benchmark  # noqa: E402
 
 HEAVY_EVERY = 1000  # one customer in this many is heavy
 HEAVY_ENTRIES, HEAVY_ORDERS, HEAVY_STAGES, HEAVY_CONTACTS = 1000, 100, 100, 5
@@ -61,22 +61,9 @@ def main() -> int:
         print("DATABASE_URL must point at a PostgreSQL benchmark database", file=sys.stderr)
         return 2
 
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="scrm.settings.base",
-        SCRM_VAR_DIR=tempfile.mkdtemp(prefix="scrm-bench-api-"),
-        DEBUG="false",  # DEBUG keeps every query in memory
-        SECRET_KEY=os.environ.get("SECRET_KEY") or base64.b64encode(os.urandom(32)).decode(),
-        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
-        ALLOWED_HOSTS="testserver",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_for_benchmark("api")
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
-    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     if args.flush:
         flush()
     if args.skip_seed:

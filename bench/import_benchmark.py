@@ -25,7 +25,6 @@ speed; it checks only that the counts add up.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import random
 import resource
@@ -38,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import django_for_benchmark  # noqa: E402
 
 SEED_BEFORE = datetime(2024, 5, 1, tzinfo=UTC)  # every seeded entry and "last contact" is older than this
 IMPORT_FROM = datetime(2024, 6, 1, tzinfo=UTC)  # the CSV covers the 30 days from here, the XLSX the next 30
@@ -66,21 +67,9 @@ def main() -> int:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("this benchmark needs DATABASE_URL=postgres://… (it seeds with PostgreSQL SQL)", file=sys.stderr)
         return 2
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="scrm.settings.base",
-        SCRM_VAR_DIR=os.environ.get("SCRM_VAR_DIR") or tempfile.mkdtemp(prefix="scrm-bench-import-"),
-        DEBUG="false",  # DEBUG keeps every query in memory
-        SECRET_KEY=os.environ.get("SECRET_KEY") or base64.b64encode(os.urandom(32)).decode(),
-        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
-    )
-    import django
-
-    django.setup()
+    django_for_benchmark("import")
     from django.core.management import call_command
-    from django.db import connection
 
-    call_command("migrate", verbosity=0)
-    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     if args.flush:
         call_command("flush", interactive=False, verbosity=0)  # TRUNCATE: .delete() would load every row
     if args.skip_seed:

@@ -31,10 +31,8 @@ tagging tables: point it at a benchmark database only.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -42,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import django_for_benchmark  # noqa: E402
 from customers_benchmark import Timer, insert_select, next_id, sequence_past, step  # noqa: E402
 
 EMPLOYEES, TAG_GROUPS, SYSTEM_GROUPS, TAGS = 200, 60, 10, 2000
@@ -82,22 +81,9 @@ def main() -> int:
         print("DATABASE_URL must point at a PostgreSQL benchmark database", file=sys.stderr)
         return 2
 
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="scrm.settings.base",
-        SCRM_VAR_DIR=os.environ.get("SCRM_VAR_DIR") or tempfile.mkdtemp(prefix="scrm-bench-tags-"),
-        DEBUG="false",  # DEBUG keeps every query in memory
-        SECRET_KEY=os.environ.get("SECRET_KEY") or base64.b64encode(os.urandom(32)).decode(),
-        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
-        ALLOWED_HOSTS="testserver",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_for_benchmark("tags")
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
-    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     if args.flush:
         flush()
     from customers.models import Customer
