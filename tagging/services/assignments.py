@@ -216,8 +216,9 @@ def customer_tags_restore(*, assignments: Iterable[dict[str, Any]], actor=None) 
                         }
                     )
                     chunk.added[customer_id].append(row["tag_id"])
-            _write(CUSTOMERS, chunk, new_rows, doomed=[])
-            _recorded(CUSTOMERS, chunk, tags, Source.MANUAL, actor, at, push_to_wecom=True)
+            customer_tags_write(
+                changes=chunk, new_rows=new_rows, doomed=[], tags=tags, source=Source.MANUAL, actor=actor, at=at
+            )
         result.merge(chunk)
     return result
 
@@ -227,6 +228,24 @@ def _lock(kind: _Kind, ids: list[int]) -> list[int]:
     return list(
         kind.owner._default_manager.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
     )
+
+
+def customer_tags_write(
+    *,
+    changes: TagChanges,
+    new_rows: list[dict[str, Any]],
+    doomed: list[int],
+    tags: dict[int, Tag],
+    source: str,
+    actor,
+    at: datetime,
+    push_to_wecom: bool = True,
+) -> None:
+    """Store customer tag changes a caller already worked out under the customers' locks (``new_rows`` to insert,
+    ``doomed`` assignment pks to delete, ``changes`` what they amount to): the rows, the arrays, the timeline
+    entries and (unless the change came from WeCom) the ``mark_tag`` calls, as ``customer_tags_change`` does."""
+    _write(CUSTOMERS, changes, new_rows, doomed)
+    _recorded(CUSTOMERS, changes, tags, source, actor, at, push_to_wecom=push_to_wecom)
 
 
 def _write(kind: _Kind, changes: TagChanges, new_rows: list[dict[str, Any]], doomed: list[int]) -> None:
@@ -240,7 +259,7 @@ def _recorded(kind: _Kind, changes: TagChanges, tags, source: str, actor, at, *,
     """A customer chunk's timeline entries and WeCom ``mark_tag`` calls, in its transaction."""
     if kind is not CUSTOMERS or not changes.changed_ids:
         return
-    timeline_record_tag_changes(changes, tags, source, actor, at)
+    _timeline(changes, tags, source, actor, at)
     if push_to_wecom:
         from tagging.services.wecom_push import wecom_tag_push_enqueue
 
@@ -320,7 +339,7 @@ def _names(changes: TagChanges, tags: dict[int, Tag], owner_id: int) -> dict[str
     }
 
 
-def timeline_record_tag_changes(changes: TagChanges, tags: dict[int, Tag], source: str, actor, at: datetime) -> None:
+def _timeline(changes: TagChanges, tags: dict[int, Tag], source: str, actor, at: datetime) -> None:
     """One timeline entry per changed customer (what was added and removed, by whom), in one INSERT."""
     user = acting_user(actor)
     employee_id = getattr(getattr(user, "employee", None), "pk", None)

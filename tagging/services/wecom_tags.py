@@ -26,9 +26,8 @@ from django.utils.translation import pgettext
 
 from customers.models import Customer, ExternalContact, FollowRelation
 from customers.models.wecom import WECOM_ID_LENGTH
-from scrm.core.upsert import insert_rows
 from tagging.models import CustomerTag, Source, Tag, TagGroup, TagKind, TagTarget, WeComTagPush
-from tagging.services.assignments import TagChanges, rebuild_tag_arrays, timeline_record_tag_changes
+from tagging.services.assignments import TagChanges, customer_tags_write
 
 WECOM_KINDS = (TagKind.CORP, TagKind.PERSONAL)
 NAME_LENGTH = Tag._meta.get_field("name").max_length
@@ -264,8 +263,9 @@ def _apply(
     tags: dict[int, Tag],
     at: datetime,
 ) -> TagChanges:
-    """Write per-customer additions and removals as ``customer_tags_change`` does (rows, arrays, one timeline
-    entry per customer), in one statement each for the whole batch. Callers hold the customers' locks."""
+    """Write per-customer additions and removals through ``customer_tags_write`` (rows, arrays, one timeline
+    entry per customer; nothing goes back to WeCom), one statement each for the whole batch. Callers hold the
+    customers' locks."""
     changes = TagChanges()
     rows = []
     for customer_id, tag_pks in sorted(adds.items()):
@@ -282,8 +282,8 @@ def _apply(
                 }
             )
             changes.added[customer_id].append(tag_pk)
+    doomed = []
     if removes:
-        doomed = []
         for row in (
             CustomerTag.objects.filter(customer_id__in=removes, tag_id__in=set().union(*removes.values()))
             .order_by("customer_id", "tag_id")
@@ -292,10 +292,15 @@ def _apply(
             if row["tag_id"] in removes[row["customer_id"]]:
                 doomed.append(row.pop("pk"))
                 changes.removed[row.pop("customer_id")].append(row)
-        CustomerTag.objects.filter(pk__in=doomed).delete()
-    if not changes.changed_ids:
-        return changes
-    insert_rows(CustomerTag, rows)
-    rebuild_tag_arrays(target=TagTarget.CUSTOMER, ids=changes.changed_ids)
-    timeline_record_tag_changes(changes, tags, Source.WECOM, None, at)
+    if changes.changed_ids:
+        customer_tags_write(
+            changes=changes,
+            new_rows=rows,
+            doomed=doomed,
+            tags=tags,
+            source=Source.WECOM,
+            actor=None,
+            at=at,
+            push_to_wecom=False,
+        )
     return changes
