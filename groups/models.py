@@ -9,8 +9,8 @@ from django.db import models
 from django.db.models import Value
 from django.utils.translation import gettext_lazy as _
 
-from scrm.core.fields import IntArrayField, KeepsServiceFields
-from scrm.core.models import TimeStampedModel
+from scrm.core.fields import IntArrayField
+from scrm.core.models import KeepsServiceFields, TimeStampedModel
 
 WECOM_ID_LENGTH = 64
 

@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models.wecom import Employee
 from customers.phones import E164_MAX_LENGTH, phone_mask
-from scrm.core.fields import IntArrayField, KeepsServiceFields
-from scrm.core.models import TimeStampedModel
+from scrm.core.fields import IntArrayField
+from scrm.core.models import KeepsServiceFields, TimeStampedModel
 
 
 class Lifecycle(models.TextChoices):

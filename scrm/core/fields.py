@@ -93,26 +93,3 @@ class HasAny(_ArrayLookup):
     lookup_name = "has_any"
     pg_operator = "&&"
     sqlite_join = "OR"
-
-
-class KeepsServiceFields(models.Model):
-    """A model some of whose columns only their own service writes, in SQL (``SERVICE_FIELDS``; the tag arrays).
-
-    A full ``save()`` of an existing row would write back the value it read earlier and undo a change made since
-    (a merge saving the kept customer after the merged one's tags moved to it; an admin form open for a minute):
-    here it leaves those columns out.
-    """
-
-    SERVICE_FIELDS: tuple[str, ...] = ()
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
-            kwargs["update_fields"] = [
-                field.name
-                for field in self._meta.concrete_fields
-                if not field.primary_key and field.name not in self.SERVICE_FIELDS
-            ]
-        super().save(*args, **kwargs)

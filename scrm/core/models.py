@@ -17,6 +17,29 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class KeepsServiceFields(models.Model):
+    """A model some of whose columns only their own service writes, in SQL (``SERVICE_FIELDS``; the tag arrays).
+
+    A full ``save()`` of an existing row would write back the value it read earlier and undo a change made since
+    (a merge saving the kept customer after the merged one's tags moved to it; an admin form open for a minute):
+    here it leaves those columns out.
+    """
+
+    SERVICE_FIELDS: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in self.SERVICE_FIELDS
+            ]
+        super().save(*args, **kwargs)
+
+
 class Heartbeat(models.Model):
     """Last time a worker ran the beat-scheduled heartbeat for a queue: proof that beat, broker and a
     worker for that queue are all alive, and how far behind the queue runs."""
