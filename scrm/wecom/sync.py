@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from scrm.core.db import commit_without_waiting_for_disk
+from scrm.core.db import analyze_grown_tables, commit_without_waiting_for_disk
 from scrm.core.errors import Conflict
 from scrm.wecom.client import WeComClient, get_client
 from scrm.wecom.errors import WeComConfigError, WeComError
@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 RESOURCES = ("employees", "tags", "contacts", "groups")  # employees first: the customer pages need their ids
 USERIDS_PER_CALL = 100  # batch/get_by_user takes at most 100 employees
 CONTACTS_PER_PAGE = 100  # and returns at most 100 customers a page
+# Contact pages written per transaction: a page's dozen statements cost little more for 400 contacts than for 100.
+PAGES_PER_WRITE = 20
+# Writes between checks for tables the sync has grown past their statistics (see analyze_grown_tables).
+ANALYZE_EVERY_WRITES = 1
 GROUPS_PER_PAGE = 1000  # groupchat/list returns at most 1000 a page
 # A "running" sync with no progress for this long belongs to a process that died; another run may take over.
 STALE_RUN = timedelta(minutes=15)
@@ -148,31 +152,37 @@ def sync_tags(client: WeComClient, state: SyncState, progress: Progress) -> dict
 
 
 def sync_contacts(client: WeComClient, state: SyncState, progress: Progress) -> dict:
-    from customers.services import contact_page_parse, external_contacts_upsert_from_wecom
+    from customers.services import contact_page_parse, contact_pages_merge, external_contacts_upsert_from_wecom
 
     userids = _follow_userids(client)
     batches = [userids[i : i + USERIDS_PER_CALL] for i in range(0, len(userids), USERIDS_PER_CALL)]
     counts = {"fetched": state.counts.get("fetched", 0)}
     start = state.position.get("batch", 0)
+    writes = 0
     for index in range(start, len(batches)):
         cursor = state.position.get("cursor", "") if index == start else ""
-        for contact_page, next_cursor in _prefetched_pages(
+        for pages, next_cursor in _prefetched_pages(
             lambda cursor, batch=batches[index]: client.external_contact.batch_get_by_user(
                 batch, cursor=cursor, limit=CONTACTS_PER_PAGE
             ),
             cursor,
             prepare=lambda page: contact_page_parse(details=page.get("external_contact_list", [])),
+            per_item=PAGES_PER_WRITE,
         ):
+            contact_page = contact_pages_merge(pages)
             position = {"batch": index, "cursor": next_cursor} if next_cursor else {"batch": index + 1}
             fetched = counts["fetched"] + len(contact_page.details)
-            # The page (a few queries, not one per contact) and the position past it commit together.
+            # The pages (a few queries, not one per contact) and the position past them commit together.
             with transaction.atomic():
-                # A page lost in a crash is lost with its position, and fetched again: no need to wait for fsync.
+                # Pages lost in a crash are lost with their position, and fetched again: no need to wait for fsync.
                 commit_without_waiting_for_disk()
                 external_contacts_upsert_from_wecom(details=contact_page)
                 sync_save(state=state, position=position, counts={"fetched": fetched})
             counts["fetched"] = fetched
             progress("contacts", fetched)
+            writes += 1
+            if writes % ANALYZE_EVERY_WRITES == 0:
+                analyze_grown_tables()
     return counts
 
 
@@ -203,19 +213,26 @@ def _pages(fetch: Callable[[str], dict], cursor: str) -> Iterator[tuple[dict, st
 
 
 def _prefetched_pages(
-    fetch: Callable[[str], dict], cursor: str, prepare: Callable[[dict], T]
-) -> Iterator[tuple[T, str]]:
-    """Each page, turned by ``prepare`` into what the caller writes, and the next cursor ("" after the last page).
+    fetch: Callable[[str], dict], cursor: str, prepare: Callable[[dict], T], *, per_item: int = 1
+) -> Iterator[tuple[list[T], str]]:
+    """Up to ``per_item`` consecutive pages at a time, each turned by ``prepare`` into what the caller writes, and
+    the cursor after the last of them ("" after the last page).
 
-    The next page is requested and prepared on another thread while the caller writes this one: WeCom's latency,
+    The next pages are requested and prepared on another thread while the caller writes these: WeCom's latency,
     our parsing and the database's work overlap instead of adding up (the database releases the GIL while it
     works). Still one request at a time (WeCom counts concurrency), and the caller still saves its position only
-    after a page is written, so resuming is unchanged. A failed request raises when its page is asked for;
+    after pages are written, so resuming is unchanged. A failed request raises when its pages are asked for;
     leaving early waits for the request in flight, so no thread outlives the sync."""
 
-    def fetch_and_prepare(cursor: str) -> tuple[T, str]:
-        page = fetch(cursor)
-        return prepare(page), page.get("next_cursor") or ""
+    def fetch_and_prepare(cursor: str) -> tuple[list[T], str]:
+        prepared = []
+        while len(prepared) < per_item:
+            page = fetch(cursor)
+            prepared.append(prepare(page))
+            cursor = page.get("next_cursor") or ""
+            if not cursor:
+                break
+        return prepared, cursor
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wecom-sync-prefetch") as pool:
         pending = pool.submit(fetch_and_prepare, cursor)

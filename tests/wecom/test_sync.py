@@ -100,7 +100,8 @@ def test_sync_is_idempotent(wecom_configured):
 
 
 def test_contacts_sync_resumes_from_its_last_page(wecom_configured, monkeypatch):
-    monkeypatch.setattr(sync, "CONTACTS_PER_PAGE", 4)
+    monkeypatch.setattr(sync, "CONTACTS_PER_PAGE", 2)
+    monkeypatch.setattr(sync, "PAGES_PER_WRITE", 2)  # each transaction writes two pages
     sim = wecom_configured
     wecom_sync(resources=("employees",))
 
