@@ -7,4 +7,10 @@ class GroupsConfig(AppConfig):
     verbose_name = _("Groups")
 
     def ready(self) -> None:
-        from groups import profile, wecom_handlers  # noqa: F401 - register the 360 section and callback handlers
+        # register the 360 section, the callback handlers and the hook subscribers
+        from groups import (  # noqa: F401
+            hooks_group_codes,
+            profile,
+            wecom_handlers,
+            wecom_handlers_channel_codes,
+        )

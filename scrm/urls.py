@@ -18,6 +18,7 @@ api_urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("customers.urls")),
     path("tagging/", include("tagging.urls")),
+    path("groups/", include("groups.urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("wecom/", include("scrm.wecom.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("", include("groups.public_urls")),
 ]
 
 handler404 = "scrm.core.views.handler404"

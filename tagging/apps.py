@@ -8,4 +8,4 @@ class TaggingConfig(AppConfig):
 
     def ready(self) -> None:
         # register the 360 section, the callback handlers and the hook subscribers
-        from tagging import hooks_rules, hooks_wecom, profile, segments, wecom_handlers  # noqa: F401
+        from tagging import hooks_groups, hooks_rules, hooks_wecom, profile, segments, wecom_handlers  # noqa: F401

@@ -19,6 +19,10 @@ HOOKS: dict[str, str] = {
     "customers.stage_changed": "customer_ids: lifecycle or opportunity stage changed",
     "customers.chat_recorded": "customer_id, text: a WeCom chat message was added to the timeline",
     "groups.members_changed": "group_ids: members joined or left these customer groups",
+    "groups.code_tags_checking": "tag_ids: a live code is being saved with these tags (tagging.Tag pks) to put on "
+    "customers; a subscriber raises ValidationError({'tag_ids': …}) for one that cannot be used",
+    "groups.code_customers_tagging": "customer_ids, tag_ids: these customers came through a live code; its tags go "
+    "on them (in the caller's transaction)",
 }
 
 _subscribers: defaultdict[str, list[Callable[..., None]]] = defaultdict(list)

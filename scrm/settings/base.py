@@ -185,6 +185,8 @@ CELERY_TASK_ROUTES = {
     "tagging.rules_evaluate_all": {"queue": Queue.SYNC.value},
     "tagging.rule_evaluate": {"queue": Queue.SYNC.value},
     "tagging.*": {"queue": Queue.DEFAULT.value},
+    "groups.welcome_send": {"queue": Queue.REALTIME.value},  # a welcome_code lapses 20 s after the add
+    "groups.*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ACKS_LATE = True  # a task lost with its worker is redelivered; tasks are idempotent by design
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -228,6 +230,30 @@ CELERY_BEAT_SCHEDULE["tagging-taxonomy-push-due"] = {
 CELERY_BEAT_SCHEDULE["tagging-rules-nightly"] = {
     "task": "tagging.rules_evaluate_all",
     "schedule": crontab(hour=4, minute=30),  # after the nightly WeCom sync, so rules see synced data
+}
+# Live codes: configurations WeCom has not taken yet (new, edited, or refused for a transient reason).
+CELERY_BEAT_SCHEDULE["groups-codes-push"] = {
+    "task": "groups.codes_push_due",
+    "schedule": 60.0,
+    "options": {"expires": 60},
+}
+CELERY_BEAT_SCHEDULE["groups-channel-codes-rota"] = {
+    "task": "groups.channel_codes_rota",  # a new day: members who sat out at their daily limit rejoin the rota
+    "schedule": crontab(hour=0, minute=0),
+}
+CELERY_BEAT_SCHEDULE["groups-group-codes-check"] = {
+    "task": "groups.group_codes_check",  # a full group the member events missed moves its code on
+    "schedule": 300.0,
+    "options": {"expires": 300},
+}
+CELERY_BEAT_SCHEDULE["groups-stats-today"] = {
+    "task": "groups.stats_rollup",  # today's figures so far, for the growth charts
+    "schedule": crontab(minute="*/30"),
+}
+CELERY_BEAT_SCHEDULE["groups-stats-yesterday"] = {
+    "task": "groups.stats_rollup",
+    "schedule": crontab(hour=0, minute=20),
+    "kwargs": {"days_ago": 1},  # yesterday, complete
 }
 CELERY_BEAT_SCHEDULE["wecom-inbox-retry"] = {
     "task": "scrm.wecom.tasks.retry_due_inbox_events",

@@ -20,6 +20,7 @@ class Source(models.TextChoices):
     RULE = "rule", _("rule")
     WECOM = "wecom", _("WeCom")
     IMPORT = "import", _("import")
+    CODE = "code", _("live code")  # a channel or group live code's tags, on those who came through it
 
 
 class _Assignment(models.Model):

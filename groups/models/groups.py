@@ -104,6 +104,8 @@ class GroupMember(TimeStampedModel):
     join_time = models.DateTimeField(_("joined at"), null=True, blank=True)
     join_scene = models.PositiveSmallIntegerField(_("join scene"), choices=JoinScene.choices, null=True, blank=True)
     invitor_userid = models.CharField(_("invited by"), max_length=WECOM_ID_LENGTH, blank=True)
+    # The state of the join_way (group live code) the member joined through, as groupchat/get reports it.
+    join_state = models.CharField(_("joined through state"), max_length=30, blank=True)
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
     quit_scene = models.PositiveSmallIntegerField(_("quit scene"), choices=QuitScene.choices, null=True, blank=True)
 

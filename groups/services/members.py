@@ -124,6 +124,7 @@ def _member_values(item: dict) -> dict[str, Any]:
         "group_nickname": as_text(item.get("group_nickname")),
         "join_time": wecom_time(item.get("join_time"), field="member_list.join_time"),
         "invitor_userid": as_text(invitor.get("userid")) if isinstance(invitor, dict) else "",
+        "join_state": as_text(item.get("state")),
     }
     if item.get("join_scene") not in (None, ""):
         values["join_scene"] = as_int(item["join_scene"], "member_list.join_scene")

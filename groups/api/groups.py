@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the groups work (its urlpatterns are mounted under /api/groups/)."""
+
+urlpatterns: list = []

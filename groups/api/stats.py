@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the stats work (its urlpatterns are mounted under /api/groups/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Placeholder: filled in by the group_codes work (joins through a group live code; groups.* hooks)."""

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the group_codes work (public pages, no login)."""
+
+urlpatterns: list = []

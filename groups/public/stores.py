@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the stores work (public pages, no login)."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Placeholder: filled in by the bots work (Celery tasks named groups.*)."""

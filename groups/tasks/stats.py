@@ -1,0 +1,1 @@
+"""Placeholder: filled in by the stats work (Celery tasks named groups.*)."""
