@@ -42,7 +42,7 @@ from scrm.wecom.errors import (
     WeComTokenError,
     WeComTransientError,
 )
-from tagging.models import SyncState, Tag, TagGroup, TagKind
+from tagging.models import CustomerTag, SyncState, Tag, TagGroup, TagKind
 
 logger = logging.getLogger(__name__)
 
@@ -380,9 +380,26 @@ def _adopt_group_id(group: TagGroup, group_id: str) -> None:
 
 
 def _adopt_tag_id(tag: Tag, tag_id: str) -> None:
+    had_id = bool(tag.tag_id)
     for holder in Tag.objects.select_for_update().filter(tag_id=tag_id).exclude(pk=tag.pk):
         update_changed(holder, {"tag_id": "", "deleted": True, "sync_state": SyncState.SYNCED})
     tag.tag_id, tag.created_here = tag_id, True
+    if not had_id:
+        _show_on_holders(tag)
+
+
+def _show_on_holders(tag: Tag) -> None:
+    """Customers tagged while the tag had no WeCom id yet could not be marked in WeCom: queue that now, in chunks
+    (a segment may have been tagged before the tag reached WeCom)."""
+    from tagging.services.assignments import CHUNK, TagChanges
+    from tagging.services.wecom_push import wecom_tag_push_enqueue
+
+    holders = list(CustomerTag.objects.filter(tag=tag).order_by("customer_id").values_list("customer_id", flat=True))
+    for start in range(0, len(holders), CHUNK):
+        changes = TagChanges()
+        for customer_id in holders[start : start + CHUNK]:
+            changes.added[customer_id].append(tag.pk)
+        wecom_tag_push_enqueue(changes=changes, tags={tag.pk: tag})
 
 
 def _after_tag_deleted(tag: Tag) -> None:

@@ -28,24 +28,35 @@ def wecom_tag_push_enqueue(*, changes, tags: dict[int, Tag]) -> int:
     customers = [c for c in changes.changed_ids if adds.get(c) or removes.get(c)]
     if not customers:
         return 0
-    relations = list(
-        FollowRelation.objects.filter(
-            contact__customer_id__in=customers, status=FollowRelation.Status.ACTIVE
-        ).values_list("pk", "contact__customer_id", "wecom_tag_ids")
-    )
+    relations = FollowRelation.objects.filter(
+        contact__customer_id__in=customers, status=FollowRelation.Status.ACTIVE
+    ).values_list("pk", "contact__customer_id", "wecom_tag_ids")
+    return _queue({pk: (shown, adds[customer_id], removes[customer_id]) for pk, customer_id, shown in relations})
+
+
+def wecom_tag_push_to_relations(*, adds: dict[int, set[str]]) -> int:
+    """Queue ``mark_tag`` additions of these WeCom tag ids on these follow relations (relation pk → tag ids), merged
+    with what is pending; returns the outbox rows written."""
+    relations = FollowRelation.objects.filter(pk__in=adds).values_list("pk", "wecom_tag_ids")
+    return _queue({pk: (shown, adds[pk], set()) for pk, shown in relations})
+
+
+def _queue(wanted: dict[int, tuple[list | None, set[str], set[str]]]) -> int:
+    """Merge relation pk → (tag ids WeCom shows, to add, to remove) into the outbox and kick the drain."""
+    if not wanted:
+        return 0
     pending = {
         push.relation_id: push
         for push in WeComTagPush.objects.select_for_update()
-        .filter(relation_id__in=[pk for pk, _c, _s in relations], status=WeComTagPush.Status.PENDING)
+        .filter(relation_id__in=list(wanted), status=WeComTagPush.Status.PENDING)
         .order_by("pk")
     }
     now = timezone.now()
     new, changed, emptied = [], [], []
-    for relation_id, customer_id, shown in relations:
+    for relation_id, (shown, add, remove) in wanted.items():
         shown, push = set(shown or []), pending.get(relation_id)
         queued_add = set(push.add_tag_ids) if push else set()
         queued_remove = set(push.remove_tag_ids) if push else set()
-        add, remove = adds[customer_id], removes[customer_id]
         # Against what WeCom shows plus what is queued: the later change wins for a tag named in both.
         final_add = (queued_add - remove) | (add - shown)
         final_remove = (queued_remove - add) | (remove & shown)

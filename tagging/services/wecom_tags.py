@@ -80,6 +80,7 @@ def customer_tags_reconcile_from_wecom(*, contact_ids: Iterable[int], at: dateti
             if remove := mine - shown:
                 removes[customer_id] = remove
         _keep_unsent_edits(adds, removes, tags, unsent)
+        _carry_to_new_relations(removes, tags)
         return _apply(adds, removes, tags, at or timezone.now())
 
 
@@ -255,6 +256,57 @@ def _keep_unsent_edits(
                 changes[customer_id] -= {pk for pk, ours_added in edits.items() if ours_added is added}
                 if not changes[customer_id]:
                     del changes[customer_id]
+
+
+def _carry_to_new_relations(removes: dict[int, set[int]], tags: dict[int, Tag]) -> None:
+    """Keep, and send to WeCom, the corp tags we put on a customer that a relation newer than the tag does not show
+    yet: WeCom cannot show what was never sent to it. A customer tagged before it had an active relation (an
+    imported customer, a relation added or re-added later) would otherwise lose the tag to the first WeCom report.
+    Once a ``mark_tag`` for that tag has been queued on the relation, WeCom's view counts again (an employee may
+    take the tag off there). Costs nothing unless a corp tag is about to be removed."""
+    corp = {
+        (customer_id, pk)
+        for customer_id, pks in removes.items()
+        for pk in pks
+        if tags[pk].kind == TagKind.CORP and tags[pk].tag_id
+    }
+    if not corp:
+        return
+    ours = {
+        (customer_id, tag_pk): created_at
+        for customer_id, tag_pk, created_at in CustomerTag.objects.filter(
+            customer_id__in={c for c, _pk in corp}, tag_id__in={pk for _c, pk in corp}
+        )
+        .exclude(source=Source.WECOM)
+        .values_list("customer_id", "tag_id", "created_at")
+        if (customer_id, tag_pk) in corp
+    }
+    if not ours:
+        return
+    relations = list(
+        FollowRelation.objects.filter(
+            contact__customer_id__in={c for c, _pk in ours}, status=FollowRelation.Status.ACTIVE
+        ).values_list("pk", "contact__customer_id", "created_at", "status_changed_at")
+    )
+    queued: defaultdict[int, set[str]] = defaultdict(set)  # relation → WeCom tag ids a push ever named
+    for relation_id, add_ids, remove_ids in WeComTagPush.objects.filter(
+        relation_id__in=[pk for pk, *_rest in relations]
+    ).values_list("relation_id", "add_tag_ids", "remove_tag_ids"):
+        queued[relation_id].update(add_ids, remove_ids)
+    carry: defaultdict[int, set[str]] = defaultdict(set)
+    for relation_id, customer_id, created_at, status_changed_at in relations:
+        active_since = max(created_at, status_changed_at or created_at)
+        for (owner, tag_pk), tagged_at in ours.items():
+            tag_id = tags[tag_pk].tag_id
+            if owner == customer_id and active_since >= tagged_at and tag_id not in queued[relation_id]:
+                carry[relation_id].add(tag_id)
+                removes[customer_id].discard(tag_pk)
+    for customer_id in [c for c, pks in removes.items() if not pks]:
+        del removes[customer_id]
+    if carry:
+        from tagging.services.wecom_push import wecom_tag_push_to_relations
+
+        wecom_tag_push_to_relations(adds=carry)
 
 
 def _apply(

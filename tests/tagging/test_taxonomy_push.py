@@ -12,8 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone, translation
 
+from customers.models import ExternalContact
+from customers.services.wecom import follow_relation_upsert
 from scrm.core.models import AuditLog
-from tagging.models import MAX_CORP_TAGS, SyncState, Tag, TagKind
+from tagging.models import MAX_CORP_TAGS, Source, SyncState, Tag, TagKind, WeComTagPush
+from tagging.services import customer_tags_change
 from tagging.services.taxonomy import (
     tag_create,
     tag_delete,
@@ -82,6 +85,26 @@ def test_a_new_group_goes_out_with_its_first_tag_in_one_call(
     ]
     assert (push(gold), push(group)) == ("skipped", "skipped")
     assert len(sim.requests_to(ADD)) == 2
+
+
+def test_customers_tagged_before_the_tag_reached_wecom_are_marked_once_it_has_an_id(
+    sim, library, ops, django_capture_on_commit_callbacks
+):
+    follow_relation_upsert(userid="zhangsan", external_userid="wmA")
+    customer = ExternalContact.objects.get(external_userid="wmA").customer
+    with django_capture_on_commit_callbacks():  # the push waits: the tag has no WeCom id yet
+        tag = tag_create(group=library["A类客户"].group, name="已到店", actor=ops)
+        customer_tags_change(customer_ids=[customer.pk], add=[tag.pk], source=Source.MANUAL)
+    assert WeComTagPush.objects.count() == 0
+
+    assert push(tag) == "synced"
+
+    queued = WeComTagPush.objects.get()
+    assert (queued.relation.employee.userid, queued.add_tag_ids, queued.remove_tag_ids) == (
+        "zhangsan",
+        [fresh(tag).tag_id],
+        [],
+    )
 
 
 def test_tags_created_before_the_first_push_go_together(sim, library, ops, django_capture_on_commit_callbacks):

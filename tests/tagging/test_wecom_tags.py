@@ -107,6 +107,29 @@ def test_wecom_removes_a_tag_staff_put_on_once_its_push_was_sent(tags):
     assert held(customer) == {}
 
 
+def test_a_tag_put_on_before_a_relation_existed_is_sent_to_it_not_lost_to_its_first_report(tags):
+    follow_relation_upsert(userid="zhangsan", external_userid="wmA")
+    follow_relation_mark(userid="zhangsan", external_userid="wmA", status=DELETED, at=timezone.now())
+    customer = customer_of("wmA")
+    customer_tags_change(customer_ids=[customer.pk], add=[tags["奶粉"].pk], source=Source.MANUAL)
+    assert WeComTagPush.objects.count() == 0  # no active relation to show it on
+
+    follow_relation_upsert(userid="lisi", external_userid="wmA")  # WeCom's first report of lisi: no tags yet
+
+    assert held(customer) == {"兴趣/奶粉": Source.MANUAL}
+    push = WeComTagPush.objects.get()
+    assert (push.relation.employee.userid, push.add_tag_ids, push.remove_tag_ids) == ("lisi", ["etMilk"], [])
+
+    follow_relation_upsert(userid="lisi", external_userid="wmA", remark="改")  # still pending: kept, not queued twice
+    assert held(customer) == {"兴趣/奶粉": Source.MANUAL}
+    assert WeComTagPush.objects.count() == 1
+
+    WeComTagPush.objects.update(status=WeComTagPush.Status.SENT)
+    follow_relation_upsert(userid="lisi", external_userid="wmA", remark="再改")  # sent, then taken off in WeCom
+    assert held(customer) == {}
+    assert WeComTagPush.objects.count() == 1
+
+
 def test_a_pending_removal_is_not_undone_by_wecom_still_showing_the_tag(tags):
     follow_relation_upsert(userid="zhangsan", external_userid="wmA", wecom_tag_ids=["etMilk"])
     customer = customer_of("wmA")
