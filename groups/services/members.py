@@ -55,13 +55,18 @@ def group_update_fields(
 
 
 def group_dismiss(*, chat_id: str, at: datetime) -> CustomerGroup:
-    """The group was dismissed (解散) at ``at``. Members keep their rows as they were at dismissal."""
+    """The group was dismissed (解散) at ``at``. Members keep their rows as they were at dismissal; the bot that
+    ran the group gets its slot back (in this transaction, the group's row locked as the bot services lock it)."""
+    from groups.services.bots import bot_groups_release_dismissed
+
     require_id(chat_id, "chat_id")
     values = {"status": CustomerGroup.Status.DISMISSED, "dismissed_at": at}
     with transaction.atomic():
         group, created = lock_or_create(CustomerGroup, lookup={"chat_id": chat_id}, defaults=values)
         if not created and group.status != CustomerGroup.Status.DISMISSED:
             update_changed(group, values)
+        if not created:
+            bot_groups_release_dismissed(group=group)
     return group
 
 
