@@ -2,9 +2,9 @@
 methods call ``self._get``/``self._post``), attached to ``WeComClient`` as class attributes like wechatpy's.
 
 Request and response shapes follow WeCom's documentation (developer.work.weixin.qq.com: batch/get_by_user
-92994, 「加入群聊」 92229, group messages 93338, transfers 92125/94081/94082/92127, unassigned list 92124,
-auth/getuserinfo under 身份验证), cross-checked with other SDKs that implement them. Limits WeCom enforces are
-checked here too, so a caller's bug fails fast and locally instead of costing an API call.
+92994, 「加入群聊」 92229, 入群欢迎语素材 92366, group messages 93338, transfers 92125/94081/94082/92127,
+unassigned list 92124, auth/getuserinfo under 身份验证), cross-checked with other SDKs that implement them. Limits
+WeCom enforces are checked here too, so a caller's bug fails fast and locally instead of costing an API call.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from wechatpy.enterprise.client.api import WeChatExternalContact, WeChatExternal
 
 MAX_TRANSFER = 100  # customers per transfer call; chats per groupchat/transfer call
 MAX_JOIN_WAY_CHATS = 5  # chat ids per join_way config
+MAX_WELCOME_TEXT_BYTES = 3000  # a group welcome template's text.content, in UTF-8 bytes
+WELCOME_TEMPLATE_PARTS = ("image", "link", "miniprogram", "file", "video")  # besides text; WeCom sends one of them
 
 
 def _check_count(name: str, values: list[Any], maximum: int) -> list[Any]:
@@ -133,6 +135,68 @@ class ExternalContactAPI(WeChatExternalContact):
         """查询客户接替状态 (离职)."""
         data = optionaldict(handover_userid=handover_userid, takeover_userid=takeover_userid, cursor=cursor or None)
         return self._post("externalcontact/resigned/transfer_result", data=dict(data))
+
+    # ---- 入群欢迎语素材 (group welcome templates): owners apply them to their groups; joiners get them -------
+
+    @staticmethod
+    def _welcome_template(text: str | None, parts: dict[str, dict | None]) -> dict:
+        if text is not None and len(text.encode()) > MAX_WELCOME_TEXT_BYTES:
+            raise ValueError(f"text is at most {MAX_WELCOME_TEXT_BYTES} bytes")
+        data: dict[str, Any] = {name: value for name, value in parts.items() if value}
+        if text:
+            data["text"] = {"content": text}
+        return data
+
+    def add_group_welcome_template(
+        self,
+        text: str | None = None,
+        *,
+        image: dict | None = None,
+        link: dict | None = None,
+        miniprogram: dict | None = None,
+        file: dict | None = None,
+        video: dict | None = None,
+        notify: int | None = None,
+        agentid: int | None = None,
+    ) -> dict:
+        """添加入群欢迎语素材 (≤ 100 per corp): text (``%NICKNAME%`` becomes the joiner's nickname) and/or one of
+        image, link, miniprogram, file, video; ``notify`` 1 (WeCom's default) tells the group owners to apply it.
+        Returns ``template_id``."""
+        data = self._welcome_template(
+            text, {"image": image, "link": link, "miniprogram": miniprogram, "file": file, "video": video}
+        )
+        if not data:
+            raise ValueError("a group welcome template needs text or an attachment")
+        data.update(optionaldict(notify=notify, agentid=agentid))
+        return self._post("externalcontact/group_welcome_template/add", data=data)
+
+    def edit_group_welcome_template(
+        self,
+        template_id: str,
+        text: str | None = None,
+        *,
+        image: dict | None = None,
+        link: dict | None = None,
+        miniprogram: dict | None = None,
+        file: dict | None = None,
+        video: dict | None = None,
+        agentid: int | None = None,
+    ) -> dict:
+        """编辑入群欢迎语素材 (only templates this app created)."""
+        data = self._welcome_template(
+            text, {"image": image, "link": link, "miniprogram": miniprogram, "file": file, "video": video}
+        )
+        data.update(optionaldict(template_id=template_id, agentid=agentid))
+        return self._post("externalcontact/group_welcome_template/edit", data=data)
+
+    def get_group_welcome_template(self, template_id: str) -> dict:
+        """获取入群欢迎语素材: ``text``, ``image`` … as stored."""
+        return self._post("externalcontact/group_welcome_template/get", data={"template_id": template_id})
+
+    def del_group_welcome_template(self, template_id: str, agentid: int | None = None) -> dict:
+        """删除入群欢迎语素材 (only templates this app created)."""
+        data = dict(optionaldict(template_id=template_id, agentid=agentid))
+        return self._post("externalcontact/group_welcome_template/del", data=data)
 
 
 class GroupChatAPI(WeChatExternalContactGroupChat):

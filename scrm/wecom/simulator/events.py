@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from scrm.wecom.simulator.state import SimState
 
 CALLBACK_TIMEOUT = 5.0  # WeCom waits 5 s for the app's answer
+JOIN_BY_CODE_LIMIT = 200  # members: WeCom lets nobody more join a group by its QR code (or a join_way)
 NUMERIC_FIELDS = {"CreateTime", "JoinScene", "QuitScene", "MemChangeCnt", "StrategyId", "AgentID"}
 
 
@@ -163,9 +164,15 @@ class EventsMixin:
     # ---- groups ----------------------------------------------------------------------------------------------
 
     def customer_joins_group(
-        self, chat_id: str, external_userid: str, join_scene: int = 3, invitor: str | None = None
+        self,
+        chat_id: str,
+        external_userid: str,
+        join_scene: int = 3,
+        invitor: str | None = None,
+        state: str | None = None,
     ) -> dict[str, Any]:
-        """join_scene: 1 invited directly, 2 via invite link, 3 scanned the group QR code."""
+        """join_scene: 1 invited directly, 2 via invite link, 3 scanned the group QR code. ``state``: the state of
+        the join_way (group live code) scanned, which groupchat/get then reports on the member."""
         with self.state.lock:
             group = self.state.groups[chat_id]
             if any(m["userid"] == external_userid for m in group["member_list"]):
@@ -174,15 +181,16 @@ class EventsMixin:
                 self.state.add_customer(userid=group["owner"], name="新群成员", external_userid=external_userid)
                 self.state.set_follows(external_userid, [])  # in the group without being anyone's contact
             last = group["member_version"]
-            group["member_list"].append(
-                make_member(
-                    self.state,
-                    external_userid,
-                    kind=2,
-                    scene=join_scene,
-                    invitor=invitor or (group["owner"] if join_scene == 1 else None),
-                )
+            member = make_member(
+                self.state,
+                external_userid,
+                kind=2,
+                scene=join_scene,
+                invitor=invitor or (group["owner"] if join_scene == 1 else None),
             )
+            if state:
+                member["state"] = state
+            group["member_list"].append(member)
             group["member_version"] = self.state.member_version(chat_id)
             fields = self.event_fields(
                 "change_external_chat",
@@ -196,6 +204,69 @@ class EventsMixin:
                 CurMemVer=group["member_version"],
             )
         return {"status": self.emit_callback(fields), "member_version": fields["CurMemVer"]}
+
+    def customer_scans_join_way(self, config_id: str, external_userid: str | None = None) -> dict[str, Any]:
+        """A customer scans a join_way's (群活码's) QR code and joins, as WeCom places them: the first group of the
+        way's ``chat_id_list`` with room (WeCom's limit for joining by code: 200 members), the member carrying the
+        way's ``state``. When every listed group is full and ``auto_create_room`` is 1, WeCom first creates a group
+        named ``room_base_name`` + ``room_base_id`` (the number then moves on), owned by the owner of the way's
+        last group, adds it to the way (dropping the oldest chat when 5 are listed) and emits
+        change_external_chat create. Returns the chat joined, the joiner, whether a group was created, and the
+        statuses of the callbacks (the create's first)."""
+        with self.state.lock:
+            way = self.state.join_ways[config_id]
+            ext = external_userid or self.state.new_id("wm", "contact")
+            chat_id = next(
+                (
+                    chat
+                    for chat in way["chat_id_list"]
+                    if chat in self.state.groups and len(self.state.groups[chat]["member_list"]) < JOIN_BY_CODE_LIMIT
+                ),
+                None,
+            )
+            statuses = []
+            created = chat_id is None
+            if created:
+                if int(way.get("auto_create_room", 1)) != 1:
+                    raise ValueError(f"every group of join way {config_id} is full")
+                chat_id, status = self._auto_create_room(way)
+                statuses.append(status)
+            joined = self.customer_joins_group(chat_id, ext, join_scene=3, state=way.get("state") or None)
+            statuses.append(joined["status"])
+        return {"chat_id": chat_id, "external_userid": ext, "created": created, "statuses": statuses}
+
+    def _auto_create_room(self, way: dict[str, Any]) -> tuple[str, int | None]:
+        last = self.state.groups[way["chat_id_list"][-1]]
+        owner = last["owner"]
+        number = int(way.get("room_base_id") or 0)
+        name = f"{way.get('room_base_name') or last['name']}{number}"
+        way["room_base_id"] = number + 1
+        chat_id = self.employee_creates_group(owner, name=name, emit=False)
+        way["chat_id_list"] = [*way["chat_id_list"], chat_id][-5:]  # WeCom keeps at most 5: the oldest goes
+        status = self.emit_callback(self.event_fields("change_external_chat", "create", ChatId=chat_id))
+        return chat_id, status
+
+    def employee_creates_group(self, owner: str, name: str = "", *, emit: bool = True) -> str:
+        """An employee creates a customer group (only themself in it) → change_external_chat create. Returns the
+        chat id."""
+        with self.state.lock:
+            if owner not in self.state.employees:
+                raise KeyError(owner)
+            chat_id = self.state.new_id("wr", "chat", 30)
+            self.state.groups[chat_id] = {
+                "chat_id": chat_id,
+                "name": name,
+                "owner": owner,
+                "create_time": self.state.now(),
+                "notice": "",
+                "member_list": [make_member(self.state, owner, kind=1, scene=1, invitor=None)],
+                "admin_list": [],
+                "status": 0,
+            }
+            self.state.groups[chat_id]["member_version"] = self.state.member_version(chat_id)
+            if emit:
+                self.emit_callback(self.event_fields("change_external_chat", "create", ChatId=chat_id))
+        return chat_id
 
     def customer_leaves_group(self, chat_id: str, external_userid: str, quit_scene: int = 0) -> dict[str, Any]:
         """quit_scene: 0 left by themself, 1 removed by the owner."""

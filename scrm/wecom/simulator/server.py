@@ -19,7 +19,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 # Importing the api modules registers their routes.
-from scrm.wecom.simulator import api_contacts, api_corp, api_groups, api_messages, api_tags, api_transfer, api_ways
+from scrm.wecom.simulator import (
+    api_contacts,
+    api_corp,
+    api_group_welcome,
+    api_groups,
+    api_messages,
+    api_tags,
+    api_transfer,
+    api_ways,
+)
 from scrm.wecom.simulator.control import handle_control
 from scrm.wecom.simulator.events import EventsMixin
 from scrm.wecom.simulator.faults import Faults, RecordedRequest
@@ -28,7 +37,7 @@ from scrm.wecom.simulator.state import SimState
 
 logger = logging.getLogger(__name__)
 TOKEN_TTL = 7200
-API_MODULES = (api_contacts, api_corp, api_groups, api_messages, api_tags, api_transfer, api_ways)
+API_MODULES = (api_contacts, api_corp, api_group_welcome, api_groups, api_messages, api_tags, api_transfer, api_ways)
 
 
 class _Handler(BaseHTTPRequestHandler):
