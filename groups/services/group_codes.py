@@ -309,9 +309,11 @@ def group_codes_group_dismissed(*, chat_id: str) -> list[int]:
     )
 
 
-def group_code_groups_adopt(*, code_id: int, chat_ids: Sequence[str]) -> list[str]:
+def group_code_groups_adopt(*, code_id: int, chat_ids: Sequence[str], room_base_id: int | None = None) -> list[str]:
     """Add the groups WeCom created for the code (auto_create_room) at the end of its groups; returns the chat ids
-    added. A chat unknown here becomes a placeholder group, filled in by a refresh after commit."""
+    added. A chat unknown here becomes a placeholder group, filled in by a refresh after commit. ``room_base_id``:
+    the number WeCom will give its next group, kept so that the next push does not wind it back (two groups with
+    one name)."""
     added = []
     with transaction.atomic():
         groups = [group_ensure(chat_id=chat_id) for chat_id in chat_ids]  # groups first, then the code
@@ -329,6 +331,9 @@ def group_code_groups_adopt(*, code_id: int, chat_ids: Sequence[str]) -> list[st
             if group.is_placeholder:
                 transaction.on_commit(lambda chat_id=group.chat_id: _enqueue_group_refresh(chat_id))
         if added:
+            if room_base_id and room_base_id > locked.room_base_id:
+                locked.room_base_id = room_base_id
+                GroupCode.objects.filter(pk=locked.pk).update(room_base_id=room_base_id)
             audit_record(actor=None, action="adopt_groups", target=locked, changes={"groups": added})
             _mark_full(locked)
             _settle(locked)

@@ -125,7 +125,11 @@ def group_code_adopt(*, code_id: int) -> list[str]:
     new = [chat_id for chat_id in way.get("chat_id_list") or [] if chat_id not in sent]
     if not new:
         return []
-    return group_code_groups_adopt(code_id=code.pk, chat_ids=new)
+    try:
+        room_base_id = int(way.get("room_base_id") or 0)
+    except (TypeError, ValueError):
+        room_base_id = 0
+    return group_code_groups_adopt(code_id=code.pk, chat_ids=new, room_base_id=room_base_id)
 
 
 def group_code_wecom_delete(*, config_id: str, template_id: str) -> None:
