@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import translation
 
 from groups.models import Bot, BotGroup, CustomerGroup
-from groups.selectors.bots import bot_rebalance_proposal
+from groups.selectors.bots import bot_groups, bot_rebalance_proposal, bots_with_utilization, groups_unassigned
 from groups.services import group_dismiss
 from groups.services.bots import (
     bot_create,
@@ -280,3 +280,28 @@ def test_a_stale_rebalance_applies_nothing(corp, settings):
     assert counts() == before
     assert list(refusal(bot_rebalance_apply, moves=[{"group_id": 1}], actor=corp.ops)) == ["moves"]
     assert list(refusal(bot_rebalance_apply, moves=[], actor=corp.ops)) == ["moves"]
+
+
+# ---- selectors ----------------------------------------------------------------------------------------------
+
+
+def test_selectors_with_their_query_counts(corp, settings, django_assert_num_queries):
+    groups = make_groups(4)
+    busy = make_bot("bot01", capacity=10, groups=groups[:3])
+    make_bot("bot02", capacity=4)
+    group_dismiss(chat_id=groups[3].chat_id, at=T0)
+    make_groups(1, start=9, owner="lisi")
+    settings.SOP_MAX_GROUPS_PER_BOT = 2
+
+    with django_assert_num_queries(1):
+        rows = [(b.userid, b.limit_now, b.free, b.utilization_ratio) for b in bots_with_utilization()]
+    assert rows == [("bot01", 2, 0, 1.5), ("bot02", 2, 2, 0.0)]
+    with django_assert_num_queries(1):
+        shown = [(g.chat_id, g.bot_assignment.assigned_at is not None) for g in bot_groups(bot=busy)]
+    assert shown == [("wrG001", True), ("wrG002", True), ("wrG003", True)]
+    assert [g.chat_id for g in groups_unassigned()] == ["wrG009"]  # not the dismissed one
+    assert [g.chat_id for g in groups_unassigned(owner_userid="zhangsan")] == []
+    assert [g.chat_id for g in groups_unassigned(search="群9")] == ["wrG009"]
+    with django_assert_num_queries(2):
+        moves = bot_rebalance_proposal()
+    assert [(m.reason, m.to_bot) for m in moves] == [("over_limit", "bot02")]
