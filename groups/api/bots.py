@@ -97,13 +97,13 @@ class BotGroupSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class GroupIdsSerializer(serializers.Serializer):
+class BotGroupIdsSerializer(serializers.Serializer):
     group_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=MAX_GROUP_IDS
     )
 
 
-class MoveSerializer(GroupIdsSerializer):
+class BotGroupsMoveSerializer(BotGroupIdsSerializer):
     from_bot = serializers.PrimaryKeyRelatedField(
         queryset=Bot.objects.all(),
         required=False,
@@ -111,7 +111,7 @@ class MoveSerializer(GroupIdsSerializer):
     )
 
 
-class CountSerializer(serializers.Serializer):
+class BotGroupsChangedSerializer(serializers.Serializer):
     changed = serializers.IntegerField(help_text=_("Groups assigned, released or moved by this call."))
     bot = BotSerializer()
 
@@ -219,23 +219,23 @@ class BotGroupsView(BotAPIView):
 
     @extend_schema(
         operation_id="groups_bots_groups_assign",
-        request=GroupIdsSerializer,
-        responses=CountSerializer,
+        request=BotGroupIdsSerializer,
+        responses=BotGroupsChangedSerializer,
         description=_(
             "Assign groups to the bot, all or none: refused (400 on group_ids, saying how many slots are free) when "
             "they do not all fit, or one is dismissed or run by another bot."
         ),
     )
     def post(self, request, id: int):
-        given = GroupIdsSerializer(data=request.data)
+        given = BotGroupIdsSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         changed = bot_groups_assign(bot=self.bot(id), group_ids=given.validated_data["group_ids"], actor=request.user)
         return self.counted(id, changed)
 
     @extend_schema(
         operation_id="groups_bots_groups_release",
-        request=GroupIdsSerializer,
-        responses=CountSerializer,
+        request=BotGroupIdsSerializer,
+        responses=BotGroupsChangedSerializer,
         description=_("Release groups the bot runs (a group run by another bot is refused)."),
     )
     def delete(self, request, id: int):
@@ -243,7 +243,7 @@ class BotGroupsView(BotAPIView):
 
 
 def release(view: BotAPIView, request, id: int) -> Response:
-    given = GroupIdsSerializer(data=request.data)
+    given = BotGroupIdsSerializer(data=request.data)
     given.is_valid(raise_exception=True)
     bot = view.bot(id)
     changed = bot_groups_release(bot=bot, group_ids=given.validated_data["group_ids"], actor=request.user)
@@ -255,8 +255,8 @@ class BotGroupsReleaseView(BotAPIView):
 
     @extend_schema(
         operation_id="groups_bots_groups_release_post",
-        request=GroupIdsSerializer,
-        responses=CountSerializer,
+        request=BotGroupIdsSerializer,
+        responses=BotGroupsChangedSerializer,
         description=_("The same as DELETE bots/<id>/groups/, for clients that cannot send a body with DELETE."),
     )
     def post(self, request, id: int):
@@ -268,12 +268,12 @@ class BotGroupsMoveView(BotAPIView):
 
     @extend_schema(
         operation_id="groups_bots_groups_move",
-        request=MoveSerializer,
-        responses=CountSerializer,
+        request=BotGroupsMoveSerializer,
+        responses=BotGroupsChangedSerializer,
         description=_("Move groups other bots run to this bot, all or none, within its free slots."),
     )
     def post(self, request, id: int):
-        given = MoveSerializer(data=request.data)
+        given = BotGroupsMoveSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         changed = bot_groups_move(
             group_ids=given.validated_data["group_ids"],

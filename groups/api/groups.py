@@ -76,7 +76,7 @@ def memberships_of_customer(*, customer_id: int, include_left: bool = False) -> 
 # ---- shapes -----------------------------------------------------------------------------------------------------
 
 
-class GroupBotSerializer(serializers.Serializer):
+class CustomerGroupBotSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     userid = serializers.CharField()
     name = serializers.CharField()
@@ -103,13 +103,13 @@ class GroupSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(GroupBotSerializer(allow_null=True))
+    @extend_schema_field(CustomerGroupBotSerializer(allow_null=True))
     def get_bot(self, group: CustomerGroup) -> dict | None:
         assignment = getattr(group, "bot_assignment", None)  # a missing reverse one-to-one raises, caught here
-        return GroupBotSerializer(assignment.bot).data if assignment else None
+        return CustomerGroupBotSerializer(assignment.bot).data if assignment else None
 
 
-class MemberSerializer(serializers.ModelSerializer):
+class GroupMemberSerializer(serializers.ModelSerializer):
     in_group = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -137,12 +137,12 @@ class GroupDetailSerializer(GroupSerializer):
         fields = [*GroupSerializer.Meta.fields, "notice", "admin_userids", "members"]
         read_only_fields = fields
 
-    @extend_schema_field(MemberSerializer(many=True))
+    @extend_schema_field(GroupMemberSerializer(many=True))
     def get_members(self, group: CustomerGroup) -> list[dict]:
-        return MemberSerializer(self.context["members"], many=True).data
+        return GroupMemberSerializer(self.context["members"], many=True).data
 
 
-class CustomerGroupSerializer(serializers.Serializer):
+class CustomerMembershipSerializer(serializers.Serializer):
     group = GroupSerializer()
     member_id = serializers.CharField(help_text=_("The external_userid of the customer's contact in this group."))
     group_nickname = serializers.CharField()
@@ -151,7 +151,7 @@ class CustomerGroupSerializer(serializers.Serializer):
     left_at = serializers.DateTimeField(allow_null=True)
 
 
-class GroupFilterSerializer(serializers.Serializer):
+class CustomerGroupFilterSerializer(serializers.Serializer):
     owner_userid = serializers.CharField(required=False, help_text=_("The owner's userid."))
     status = serializers.ChoiceField(choices=CustomerGroup.Status.choices, required=False)
     tag = serializers.IntegerField(required=False, help_text=_("A group tag id."))
@@ -161,7 +161,7 @@ class GroupFilterSerializer(serializers.Serializer):
     q = serializers.CharField(required=False, help_text=_("Part of the name, or the exact chat id."))
 
 
-class IncludeLeftSerializer(serializers.Serializer):
+class GroupIncludeLeftSerializer(serializers.Serializer):
     include_left = serializers.BooleanField(default=False, help_text=_("Also those who left."))
 
 
@@ -178,18 +178,22 @@ class GroupAPIView(GenericAPIView):
 class GroupListView(GroupAPIView):
     pagination_class = StandardPagination
 
-    @extend_schema(operation_id="groups_list", parameters=[GroupFilterSerializer], responses=GroupSerializer(many=True))
+    @extend_schema(
+        operation_id="groups_list", parameters=[CustomerGroupFilterSerializer], responses=GroupSerializer(many=True)
+    )
     def get(self, request):
-        given = GroupFilterSerializer(data=request.query_params.dict())
+        given = CustomerGroupFilterSerializer(data=request.query_params.dict())
         given.is_valid(raise_exception=True)
         page = self.paginate_queryset(groups_filtered(**given.validated_data))
         return self.get_paginated_response(GroupSerializer(page, many=True).data)
 
 
 class GroupDetailView(GroupAPIView):
-    @extend_schema(operation_id="groups_retrieve", parameters=[IncludeLeftSerializer], responses=GroupDetailSerializer)
+    @extend_schema(
+        operation_id="groups_retrieve", parameters=[GroupIncludeLeftSerializer], responses=GroupDetailSerializer
+    )
     def get(self, request, id: int):
-        given = IncludeLeftSerializer(data=request.query_params.dict())
+        given = GroupIncludeLeftSerializer(data=request.query_params.dict())
         given.is_valid(raise_exception=True)
         group = get_object_or_404(CustomerGroup.objects.select_related("bot_assignment__bot"), pk=id)
         members = group_members(chat_id=group.chat_id, include_left=given.validated_data["include_left"])
@@ -199,18 +203,18 @@ class GroupDetailView(GroupAPIView):
 class CustomerGroupsView(GroupAPIView):
     @extend_schema(
         operation_id="groups_by_customer",
-        parameters=[IncludeLeftSerializer],
-        responses=CustomerGroupSerializer(many=True),
+        parameters=[GroupIncludeLeftSerializer],
+        responses=CustomerMembershipSerializer(many=True),
         description=_("The groups the customer's WeCom contacts are in (a customer you may not see is a 404)."),
     )
     def get(self, request, customer_id: int):
-        given = IncludeLeftSerializer(data=request.query_params.dict())
+        given = GroupIncludeLeftSerializer(data=request.query_params.dict())
         given.is_valid(raise_exception=True)
         customer = get_object_or_404(customers_visible_to(user=request.user).only("pk"), pk=customer_id)
         memberships = memberships_of_customer(
             customer_id=customer.pk, include_left=given.validated_data["include_left"]
         )
-        return Response(CustomerGroupSerializer(memberships, many=True).data)
+        return Response(CustomerMembershipSerializer(memberships, many=True).data)
 
 
 urlpatterns = [
