@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.models import construct_instance
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -60,9 +61,15 @@ class StoreForm(forms.ModelForm):
             raise ValidationError(exc.message_dict[name]) from None
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        # The service's validation instead of the model form's: the same model checks, and the (city, name) key on
+        # the name field rather than as a form-wide "already exists"
+        try:
+            self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        except ValidationError as exc:
+            self._update_errors(exc)
+            return
         if not self.errors:
-            try:  # coordinates rounded and checked, one name per city: errors on their fields
+            try:
                 store_validate(store=self.instance)
             except ValidationError as exc:
                 self._update_errors(exc)

@@ -131,11 +131,9 @@ def store_validate(*, store: Store) -> None:
     store.city = " ".join((store.city or "").split())
     store.address = (store.address or "").strip()
     try:
-        store.full_clean(
-            exclude=[name for name in ("latitude", "longitude") if name in errors],
-            validate_unique=False,
-            validate_constraints=False,
-        )
+        # the coordinates were checked above (range, precision rounded); the model's validators would refuse a
+        # float that has no exact 6-place decimal before it is rounded
+        store.full_clean(exclude=["latitude", "longitude"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             errors.setdefault(field, []).extend(messages)

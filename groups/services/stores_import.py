@@ -249,7 +249,7 @@ def _write(parsed: list[tuple[int, dict]], actor) -> StoreImportResult:
         names = {values["name"] for _n, values in parsed}
         existing = {
             (store.city, store.name): store
-            for store in Store.objects.select_for_update()
+            for store in Store.objects.select_for_update(of=("self",))
             .select_related("group_code")
             .filter(city__in=cities, name__in=names)
         }

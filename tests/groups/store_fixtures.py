@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from groups.models import GroupCode, Store
 from groups.selectors.stores import KM_PER_DEGREE
 from groups.services.stores import store_create
@@ -31,9 +29,3 @@ def store(name: str, point: tuple[float, float], *, city: str = "上海市", gro
     return store_create(
         name=name, city=city, latitude=lat, longitude=lng, is_open=is_open, group_code=group_code, actor=None
     )
-
-
-@pytest.fixture
-def lang_en(client, settings):
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
