@@ -135,14 +135,9 @@ def with_figures(codes: QuerySet[ChannelCode], *, now: datetime | None = None) -
     )
 
 
-def channel_codes_list(*, active: bool | None = None, now: datetime | None = None) -> list[ChannelCode]:
-    """Codes with their members and figures; each carries ``today_by_member`` ({userid: adds today}) and
-    ``rota`` (who takes the adds now). Three queries, however many codes."""
-    now = now or timezone.now()
-    codes = ChannelCode.objects.prefetch_related("members").order_by("-created_at", "-pk")
-    if active is not None:
-        codes = codes.filter(is_active=active)
-    codes = list(with_figures(codes, now=now))
+def channel_codes_decorate(codes: list[ChannelCode], *, now: datetime | None = None) -> list[ChannelCode]:
+    """Give each code (members prefetched) ``today_by_member`` ({userid: adds today}) and ``rota`` (who takes
+    the adds now), in one query for all of them."""
     today = adds_today_by_member([code.pk for code in codes], now=now)
     for code in codes:
         code.today_by_member = today.get(code.pk, {})
@@ -150,13 +145,24 @@ def channel_codes_list(*, active: bool | None = None, now: datetime | None = Non
     return codes
 
 
+def channel_codes_queryset(*, active: bool | None = None, now: datetime | None = None) -> QuerySet[ChannelCode]:
+    """Codes newest first, with their members and figures (``with_figures``)."""
+    codes = ChannelCode.objects.prefetch_related("members").select_related("created_by").order_by("-created_at", "-pk")
+    if active is not None:
+        codes = codes.filter(is_active=active)
+    return with_figures(codes, now=now)
+
+
+def channel_codes_list(*, active: bool | None = None, now: datetime | None = None) -> list[ChannelCode]:
+    """Every code with its members, figures, today's adds per member and rota: four queries, however many."""
+    now = now or timezone.now()
+    return channel_codes_decorate(list(channel_codes_queryset(active=active, now=now)), now=now)
+
+
 def channel_code_get(*, pk: int, now: datetime | None = None) -> ChannelCode:
     """One code as ``channel_codes_list`` gives it (raises ``ChannelCode.DoesNotExist``)."""
     now = now or timezone.now()
-    code = with_figures(ChannelCode.objects.prefetch_related("members"), now=now).get(pk=pk)
-    code.today_by_member = adds_today_by_member([code.pk], now=now).get(code.pk, {})
-    code.rota = rota_of(members=code.members.all(), adds_today=code.today_by_member)
-    return code
+    return channel_codes_decorate([channel_codes_queryset(now=now).get(pk=pk)], now=now)[0]
 
 
 # ---- per-code figures ----------------------------------------------------------------------------------------

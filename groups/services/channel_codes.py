@@ -155,9 +155,10 @@ def state_validate(state: str, *, code_pk: int | None) -> None:
         raise ValidationError({"state": _("A group live code already uses this state.")})
 
 
-def channel_code_validate(*, code: ChannelCode, members: list[MemberSpec], check_tags: bool = True) -> None:
-    """Everything a save would refuse, as one ``ValidationError`` keyed by field. ``check_tags``: ask tagging
-    whether the tags may go on customers (an edit that leaves the tags alone is not refused for them)."""
+def channel_code_validate(*, code: ChannelCode, members: list[MemberSpec] | None, check_tags: bool = True) -> None:
+    """Everything a save would refuse, as one ``ValidationError`` keyed by field. ``members`` None: not checked
+    (the admin checks them in its inline). ``check_tags``: ask tagging whether the tags may go on customers (an edit
+    that leaves the tags alone is not refused for them)."""
     errors: dict[str, list] = {}
     try:
         # tag_ids is checked here: the model field does not allow an empty list (blank=False), a code may have none.
@@ -171,8 +172,9 @@ def channel_code_validate(*, code: ChannelCode, members: list[MemberSpec], check
     checks = [
         lambda: attachments_validate(code.welcome_attachments),
         lambda: state_validate(code.state, code_pk=code.pk),
-        lambda: members_validate(members),
     ]
+    if members is not None:
+        checks.append(lambda: members_validate(members))
     if check_tags and code.tag_ids and "tag_ids" not in errors:
         checks.append(lambda: publish("groups.code_tags_checking", tag_ids=list(code.tag_ids)))
     for check in checks:
