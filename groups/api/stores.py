@@ -192,7 +192,7 @@ class NearestStoreView(StoreAPIView):
 
 
 class StoreRouterQRView(StoreAPIView):
-    """The QR code of the public store router (one for every poster), PNG or SVG; ``?download=1`` to save it."""
+    """The QR code of the public store router (one for every poster); ``?download=1`` to save it."""
 
     kind = "png"
     content_types = {"png": "image/png", "svg": "image/svg+xml"}
@@ -201,11 +201,6 @@ class StoreRouterQRView(StoreAPIView):
         # an image, whatever the client accepts; errors still render as JSON
         return super().perform_content_negotiation(request, force=True)
 
-    @extend_schema(
-        operation_id="groups_stores_qr",
-        parameters=[OpenApiParameter("download", bool, description=_("Send as an attachment."))],
-        responses={(200, "image/png"): OpenApiTypes.BINARY, (200, "image/svg+xml"): OpenApiTypes.STR},
-    )
     def get(self, request):
         url = request.build_absolute_uri(reverse("groups-stores-nearest"))
         qr = segno.make(url, error="m")
@@ -221,10 +216,33 @@ class StoreRouterQRView(StoreAPIView):
         return response
 
 
+DOWNLOAD = OpenApiParameter("download", bool, description=_("Send as an attachment."))
+
+
+class StoreRouterPNGView(StoreRouterQRView):
+    kind = "png"
+
+    @extend_schema(
+        operation_id="groups_stores_qr_png", parameters=[DOWNLOAD], responses={(200, "image/png"): OpenApiTypes.BINARY}
+    )
+    def get(self, request):
+        return super().get(request)
+
+
+class StoreRouterSVGView(StoreRouterQRView):
+    kind = "svg"
+
+    @extend_schema(
+        operation_id="groups_stores_qr_svg", parameters=[DOWNLOAD], responses={(200, "image/svg+xml"): OpenApiTypes.STR}
+    )
+    def get(self, request):
+        return super().get(request)
+
+
 urlpatterns = [
     path("stores/", StoreListView.as_view(), name="groups-stores"),
     path("stores/nearest/", NearestStoreView.as_view(), name="groups-stores-api-nearest"),
-    path("stores/qr.png", StoreRouterQRView.as_view(kind="png"), name="groups-stores-qr-png"),
-    path("stores/qr.svg", StoreRouterQRView.as_view(kind="svg"), name="groups-stores-qr-svg"),
+    path("stores/qr.png", StoreRouterPNGView.as_view(), name="groups-stores-qr-png"),
+    path("stores/qr.svg", StoreRouterSVGView.as_view(), name="groups-stores-qr-svg"),
     path("stores/<int:id>/", StoreDetailView.as_view(), name="groups-stores-detail"),
 ]

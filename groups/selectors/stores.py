@@ -114,17 +114,20 @@ def city_variants(city: str) -> list[str]:
     return list(dict.fromkeys([city, base, f"{base}市"]))
 
 
+def _in_city(city: str) -> Q:
+    matches = Q(pk__in=[])
+    for variant in city_variants(city):
+        matches |= Q(city__iexact=variant)
+    return matches
+
+
 def store_for_city(*, city: str) -> Store | None:
     """The routable store of a city (case-insensitive, 上海 = 上海市), ``distance_km`` unset. With several, the most
     central: the one nearest the middle of the city's routable stores — without the visitor's location, the one
     most of the city can reach (ties: by name)."""
-    variants = city_variants(city)
-    if not variants:
+    if not city_variants(city):
         return None
-    matches = Q()
-    for variant in variants:
-        matches |= Q(city__iexact=variant)
-    stores = list(stores_routable().filter(matches).order_by("name", "pk"))
+    stores = list(stores_routable().filter(_in_city(city)).order_by("name", "pk"))
     if len(stores) <= 1:
         return stores[0] if stores else None
     mid_lat = sum(float(s.latitude) for s in stores) / len(stores)
@@ -144,7 +147,7 @@ def store_list(*, city: str | None = None, is_open: bool | None = None, search: 
     """Stores for the API and admin, with their group code, by city then name."""
     stores = Store.objects.select_related("group_code").order_by("city", "name", "pk")
     if city:
-        stores = stores.filter(city__in=city_variants(city))
+        stores = stores.filter(_in_city(city))
     if is_open is not None:
         stores = stores.filter(is_open=is_open)
     if search:
