@@ -79,9 +79,11 @@ class ChannelCodeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tag_ids"].queryset = customer_tags()
-        self.fields["state"].required = False
-        self.fields["welcome_attachments"].required = False
+        if "tag_ids" in self.fields:  # a user who may only view gets a form without fields
+            self.fields["tag_ids"].queryset = customer_tags()
+        for name in ("state", "welcome_attachments"):
+            if name in self.fields:
+                self.fields[name].required = False
 
     def clean_state(self) -> str:
         state = (self.cleaned_data.get("state") or "").strip()
@@ -96,8 +98,9 @@ class ChannelCodeForm(forms.ModelForm):
         return self.cleaned_data.get("welcome_attachments") or []
 
     def _get_validation_exclusions(self):
-        # The model field refuses an empty list (blank=False); a code may have no tags. The service checks them.
-        return {*super()._get_validation_exclusions(), "tag_ids"}
+        # The model field refuses an empty list (blank=False), a code may have no tags; and the state's uniqueness
+        # is the service's check, with a clearer message. Both are checked in _post_clean.
+        return {*super()._get_validation_exclusions(), "tag_ids", "state"}
 
     def _post_clean(self) -> None:
         super()._post_clean()
