@@ -369,3 +369,19 @@ def test_a_refused_edit_changes_nothing(sim, ops, django_capture_on_commit_callb
     after = list(ChannelCode.objects.order_by("pk").values()), list(ChannelCodeMember.objects.order_by("pk").values())
     assert after == before
     assert (callbacks, sim.requests) == ([], [])
+
+
+def test_the_minute_tick_sends_codes_whose_push_was_lost(sim, ops, django_capture_on_commit_callbacks):
+    from groups.tasks.channel_codes import codes_push_due
+
+    with django_capture_on_commit_callbacks(execute=False):  # committed, but its push never ran
+        code = channel_code_create(name="丢失的推送", members=["zhangsan"], actor=ops)
+    codes_push_due.delay()
+    assert (fresh(code).wecom_sync, sim.requests_to(ADD)) == (WeComSync.PENDING, [])  # resting: its push may come
+
+    rewind(code, by=timedelta(seconds=61))
+    with django_capture_on_commit_callbacks(execute=True):
+        codes_push_due.delay()
+
+    assert fresh(code).wecom_sync == WeComSync.SYNCED
+    assert len(sim.requests_to(ADD)) == 1
