@@ -329,7 +329,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # two models call a field "kind": name their enums apart
-    "ENUM_NAME_OVERRIDES": {"TagKindEnum": "tagging.models.TagKind", "RuleKindEnum": "tagging.models.RuleKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "TagKindEnum": "tagging.models.TagKind",
+        "RuleKindEnum": "tagging.models.RuleKind",
+        "CustomerGroupStatusEnum": "groups.models.CustomerGroup.Status",
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------------------------------
