@@ -162,7 +162,7 @@ def group_code_create(
     groups = list(groups)
     code = GroupCode(
         name=name,
-        state=state or _new_state(),
+        state=state or new_state(),
         threshold=threshold,
         auto_create_room=auto_create_room,
         room_base_name=room_base_name or (name[:40] if auto_create_room else ""),
@@ -400,7 +400,7 @@ def join_way_chat_ids(code: GroupCode) -> list[str]:
 # ---- internals ---------------------------------------------------------------------------------------------------
 
 
-def _new_state() -> str:
+def new_state() -> str:
     return STATE_PREFIX + secrets.token_hex(6)
 
 
