@@ -19,7 +19,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from groups.models import ChannelCode, ChannelCodeAdd, ChannelCodeMember, WeComSync
-from groups.selectors.channel_codes import channel_code_rota, channel_codes_list, with_figures
+from groups.selectors.channel_codes import channel_code_rota, channel_codes_full_without_backup, with_figures
 from groups.services.channel_codes import (
     EDITABLE_FIELDS,
     channel_code_activate,
@@ -239,7 +239,7 @@ class ChannelCodeAdmin(admin.ModelAdmin):
     # ---- warnings --------------------------------------------------------------------------------------------
 
     def changelist_view(self, request, extra_context=None):
-        full = [code.name for code in channel_codes_list(active=True) if code.rota.full_without_backup]
+        full = [code.name for code in channel_codes_full_without_backup()]
         if full and request.method == "GET":
             self.message_user(request, f"{'、'.join(full)}: {FULL_WITHOUT_BACKUP}", messages.WARNING)
         return super().changelist_view(request, extra_context)

@@ -159,6 +159,12 @@ def channel_codes_list(*, active: bool | None = None, now: datetime | None = Non
     return channel_codes_decorate(list(channel_codes_queryset(active=active, now=now)), now=now)
 
 
+def channel_codes_full_without_backup(*, now: datetime | None = None) -> list[ChannelCode]:
+    """Active codes whose every rota member reached today's limit with no backup to stand in (the admin warns)."""
+    codes = list(ChannelCode.objects.filter(is_active=True).prefetch_related("members").order_by("name", "pk"))
+    return [code for code in channel_codes_decorate(codes, now=now) if code.rota.full_without_backup]
+
+
 def channel_code_get(*, pk: int, now: datetime | None = None) -> ChannelCode:
     """One code as ``channel_codes_list`` gives it (raises ``ChannelCode.DoesNotExist``)."""
     now = now or timezone.now()

@@ -158,6 +158,8 @@ def channel_code_welcome_send(*, add_id: int, now: datetime | None = None) -> tu
     if not cache.add(key, "1", timeout=int(WELCOME_CODE_TTL.total_seconds()) + 10):
         return SKIPPED, None  # another worker is sending it
     try:
+        if not ChannelCodeAdd.objects.filter(pk=add.pk, welcome=Welcome.PENDING).exists():
+            return SKIPPED, None  # settled by a worker that held the lock a moment ago
         return _send(add, remaining)
     finally:
         cache.delete(key)
