@@ -4,7 +4,11 @@ read-only here: an edit in the admin would be overwritten by the next sync and n
 A group's page shows its growth over the last 30 days (members, joins, quits: server-drawn SVG), and the list links
 to the growth of all groups."""
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from groups.admin.stats import figures_table, growth_charts
@@ -31,8 +35,10 @@ class GroupMemberInline(ReadOnlyTabularInline):
 
 @admin.register(CustomerGroup)
 class CustomerGroupAdmin(ReadOnlyAdmin):
-    list_display = ["name_or_id", "chat_id", "owner_userid", "member_count", "status", "wecom_created_at"]
+    list_display = ["name_or_id", "chat_id", "owner_userid", "member_count", "status", "bot", "wecom_created_at"]
     list_filter = ["status"]
+    list_select_related = ["bot_assignment__bot"]
+    actions = ["assign_to_bot"]
     search_fields = ["chat_id", "name", "owner_userid"]
     date_hierarchy = "wecom_created_at"
     inlines = [GroupMemberInline]
@@ -42,6 +48,20 @@ class CustomerGroupAdmin(ReadOnlyAdmin):
     @admin.display(description=_("name"), ordering="name")
     def name_or_id(self, obj: CustomerGroup) -> str:
         return obj.name or "—"
+
+    @admin.display(description=_("bot"), ordering="bot_assignment__bot__userid")
+    def bot(self, obj: CustomerGroup) -> str:
+        assignment = getattr(obj, "bot_assignment", None)
+        return str(assignment.bot) if assignment else "—"
+
+    @admin.action(description=_("Assign the selected groups to a bot"), permissions=["assign"])
+    def assign_to_bot(self, request, queryset):
+        # The bots admin's assign page takes it from here (its form picks the bot; the service checks the cap).
+        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+        return HttpResponseRedirect(f"{reverse('admin:groups_bot_assign')}?{urlencode({'groups': ids})}")
+
+    def has_assign_permission(self, request) -> bool:
+        return request.user.has_perm("groups.change_bot")
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

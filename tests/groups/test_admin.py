@@ -44,3 +44,26 @@ def test_group_page_shows_members_read_only(ops_client, group):
     assert 'name="_save"' not in body
     assert ops_client.get(f"/admin/groups/customergroup/{group.pk}/delete/").status_code == 403
     assert CustomerGroup.objects.count() == 1
+
+
+def test_selected_groups_go_to_the_bot_assign_page(ops_client, group):
+    other = group_members_joined(chat_id="wrCHAT2", member_ids=["wmB"], join_scene=3, at=T0)
+
+    response = ops_client.post(
+        "/admin/groups/customergroup/",
+        {"action": "assign_to_bot", "_selected_action": [other.pk, group.pk]},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/groups/bot/assign/?groups={group.pk}%2C{other.pk}"
+
+
+def test_the_assign_action_needs_the_bot_permission(client, make_user, group):
+    from scrm.core.roles import SALES
+
+    client.force_login(make_user("sales1", role=SALES, is_staff=True))
+
+    response = client.get("/admin/groups/customergroup/")
+
+    assert response.status_code == 200
+    assert "assign_to_bot" not in response.content.decode()
