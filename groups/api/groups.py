@@ -10,7 +10,6 @@ is a 404, as in the customers API.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
@@ -20,57 +19,16 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from customers.models import ExternalContact
 from customers.selectors import customers_visible_to
 from groups.models import CustomerGroup, GroupMember
 from groups.selectors import group_members
+from groups.selectors.members import groups_filtered, memberships_of_customer
 from scrm.core.pagination import StandardPagination
-
-NO_BOT = "none"
 
 
 class GroupReadPermission(BasePermission):
     def has_permission(self, request, view) -> bool:
         return request.user.has_perm("groups.view_customergroup")
-
-
-# ---- reads (kept here: the filters are this API's, the member reads are groups.selectors') --------------------
-
-
-def groups_filtered(
-    *,
-    owner_userid: str = "",
-    status: str = "",
-    tag: int | None = None,
-    bot: str = "",
-    q: str = "",
-) -> QuerySet[CustomerGroup]:
-    """Groups by owner, status, group tag (``tagging.GroupTag`` id), bot (an id, or ``"none"``: no bot runs
-    them) and ``q`` (part of the name, or the exact chat id), newest first, each with its bot: one query."""
-    groups = CustomerGroup.objects.select_related("bot_assignment__bot")
-    if owner_userid:
-        groups = groups.filter(owner_userid=owner_userid)
-    if status:
-        groups = groups.filter(status=status)
-    if tag is not None:
-        groups = groups.filter(tag_ids__has_all=[tag])
-    if bot == NO_BOT:
-        groups = groups.filter(bot_assignment__isnull=True)
-    elif bot:
-        groups = groups.filter(bot_assignment__bot_id=int(bot))
-    if q:
-        groups = groups.filter(Q(name__icontains=q) | Q(chat_id=q))
-    return groups.order_by("-created_at", "-pk")
-
-
-def memberships_of_customer(*, customer_id: int, include_left: bool = False) -> QuerySet[GroupMember]:
-    """The group memberships of the customer's WeCom contacts, newest join first, each with its group and the
-    group's bot: one query."""
-    contacts = ExternalContact.objects.filter(customer_id=customer_id).values("external_userid")
-    memberships = GroupMember.objects.filter(member_id__in=contacts).select_related("group__bot_assignment__bot")
-    if not include_left:
-        memberships = memberships.current()
-    return memberships.order_by("-join_time", "-pk")
 
 
 # ---- shapes -----------------------------------------------------------------------------------------------------
