@@ -75,9 +75,9 @@ class GroupCodeForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["tag_ids"].queryset = customer_tags()
-        self.fields["state"].required = False
-        self.fields["room_base_name"].required = False
-        self.fields["welcome_attachments"].required = False
+        for name in ("state", "room_base_name", "welcome_attachments"):
+            if name in self.fields:  # a view-only user's form has none of them
+                self.fields[name].required = False
 
     def clean_state(self) -> str:
         state = (self.cleaned_data.get("state") or "").strip()
