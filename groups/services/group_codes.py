@@ -391,6 +391,14 @@ def group_code_adopt_after_commit(*, code_ids: Iterable[int]) -> None:
         transaction.on_commit(lambda code_id=code_id: _enqueue_adopt(code_id))
 
 
+def group_codes_push_due(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Send the codes whose push was lost or whose retry is due (``groups.codes_push_due``, every minute); see
+    ``groups.services.group_codes_wecom``. Returns how many WeCom took."""
+    from groups.services.group_codes_wecom import group_codes_push_due as push_due  # it imports this module
+
+    return push_due(now=now, limit=limit)
+
+
 def join_way_chat_ids(code: GroupCode) -> list[str]:
     """The chats the join_way should list: the first five groups with room, in order."""
     rows = GroupCodeGroup.objects.filter(code=code, full_at__isnull=True).order_by("position", "id")

@@ -131,3 +131,34 @@ def test_the_periodic_check_catches_what_events_missed(sim, django_capture_on_co
     assert code_groups(fresh(waiting))[1] == (made, False, True)
     assert way(sim, waiting)["chat_id_list"] == [made]
     assert CustomerGroup.objects.get(chat_id=made).name == "等新群1"  # its detail read after adoption
+
+
+def test_tagging_two_hundred_joiners_takes_the_queries_twenty_do(sim, code_tags, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from customers.models import Customer
+    from groups.hooks_group_codes import members_changed
+    from groups.models import GroupMember
+
+    tag = code_tags["扫码入群"]
+    small, large = load(sim_group(sim, "小群"), sim_group(sim, "大群"))
+    code = make_code(django_capture_on_commit_callbacks, [small, large], tag_ids=[tag.pk])
+    queries = {}
+    for group, count in ((small, 20), (large, 200)):
+        customers = Customer.objects.bulk_create([Customer(name=f"{group.name}{n}") for n in range(count)])
+        ExternalContact.objects.bulk_create(
+            [ExternalContact(external_userid=f"wm{group.pk}x{n:04d}", customer=c) for n, c in enumerate(customers)]
+        )
+        GroupMember.objects.bulk_create(
+            GroupMember(group=group, member_id=f"wm{group.pk}x{n:04d}", member_type=2, join_state=code.state)
+            for n in range(count)
+        )
+        with CaptureQueriesContext(connection) as captured:
+            members_changed(group_ids=[group.pk])
+        # The hook's own reads; tagging's writes are its business (SQLite splits a bulk INSERT in batches).
+        own = [q["sql"] for q in captured.captured_queries if '"groups_' in q["sql"] or "externalcontact" in q["sql"]]
+        queries[count] = (len(own), len(captured) < 40)
+        assert CustomerTag.objects.filter(tag=tag, customer__in=customers).count() == count
+
+    assert queries[200] == queries[20] == (5, True), queries

@@ -17,6 +17,7 @@ from groups.services.group_codes import (
     group_code_update,
 )
 from groups.services.group_codes_wecom import group_code_push, group_codes_push_due
+from groups.tasks.channel_codes import codes_push_due
 from scrm.core.models import AuditLog
 from tests.groups.group_code_fixtures import (  # noqa: F401 - fixtures
     ADD,
@@ -235,9 +236,11 @@ def test_wecom_busy_leaves_the_code_pending_for_the_sweep(sim, groups, english, 
     sim.faults.clear()
     GroupCode.objects.filter(pk=code.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
 
-    assert group_codes_push_due() == 1
+    codes_push_due()  # the beat's sweep of every live code
+
     code = fresh(code)
     assert (code.wecom_sync, code.wecom_error, code.wecom_chat_ids) == ("synced", "", [groups[0].chat_id])
+    assert len(sim.requests_to(ADD)) == 4  # the client's three tries, then the sweep's
 
 
 def test_a_wecom_refusal_is_failed_in_plain_words_until_pushed_again(
