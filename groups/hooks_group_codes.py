@@ -5,7 +5,7 @@ new group looked for in the join_ways of codes waiting for WeCom to create one. 
 
 from groups.models import GroupCodeGroup
 from groups.selectors.group_codes import group_codes_awaiting_new_group
-from groups.services.group_codes import (
+from groups.services.group_codes_rotation import (
     group_code_adopt_after_commit,
     group_code_joiners_tag,
     group_codes_check_groups,

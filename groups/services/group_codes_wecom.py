@@ -32,7 +32,8 @@ from django.utils.translation import gettext_noop
 
 from groups.models import CustomerGroup, GroupCode, GroupCodeGroup, WeComSync
 from groups.models.group_codes import MAX_CHATS_PER_JOIN_WAY
-from groups.services.group_codes import WELCOME_PARTS, group_code_groups_adopt, join_way_chat_ids
+from groups.services.group_codes import WELCOME_PARTS
+from groups.services.group_codes_rotation import group_code_groups_adopt, join_way_chat_ids
 from scrm.wecom.client import get_client
 from scrm.wecom.errors import (
     WeComError,

@@ -6,7 +6,7 @@ from the member counts whatever events were missed. The sweep of pending pushes 
 from celery import shared_task
 
 from groups.selectors.group_codes import group_codes_awaiting_new_group
-from groups.services import group_codes as services
+from groups.services import group_codes_rotation as rotation
 from groups.services import group_codes_wecom as wecom
 
 
@@ -33,6 +33,6 @@ def group_codes_check() -> None:
     """Every 300 s: the threshold check for every open code from the current member counts, and the adoption of
     groups WeCom created for codes whose groups are all full. Each code this changes is pushed by its own task,
     queued as the change commits."""
-    services.group_codes_check()
+    rotation.group_codes_check()
     for code_id in group_codes_awaiting_new_group():
         wecom.group_code_adopt(code_id=code_id)
