@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from groups.models import CustomerGroup, GroupCode, GroupCodeGroup, WeComSync
+from groups.models import ChannelCode, CustomerGroup, GroupCode, GroupCodeGroup, WeComSync
 from groups.models.group_codes import DEFAULT_THRESHOLD
 from groups.services.group_codes_rotation import group_code_mark_full, group_code_settle
 from scrm.core.hooks import publish
@@ -80,6 +80,11 @@ def group_code_validate(*, code: GroupCode) -> None:
             _("From 1 to %(limit)d: WeCom lets nobody more join a group by its QR code.")
             % {"limit": JOIN_BY_CODE_LIMIT}
         ]
+    if "state" not in errors and any(char.isspace() for char in code.state):
+        errors["state"] = [_("The state cannot contain spaces.")]
+    if "state" not in errors and ChannelCode.objects.filter(state=code.state).exists():
+        # one state, one live code: the tags and figures that follow a state must not mix two codes
+        errors["state"] = [_("A channel live code already uses this state.")]
     if "welcome_text" not in errors and len((code.welcome_text or "").encode()) > WELCOME_TEXT_BYTES:
         errors["welcome_text"] = [
             _("At most %(max)d bytes (about 1,000 Chinese characters).") % {"max": WELCOME_TEXT_BYTES}

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from groups.models import CustomerGroup, GroupCode, GroupCodeGroup
+from groups.models import ChannelCode, CustomerGroup, GroupCode, GroupCodeGroup
 from groups.services.group_codes import (
     group_code_create,
     group_code_delete,
@@ -113,10 +113,16 @@ def test_a_state_is_used_once_and_dismissed_groups_are_refused(
     sim, groups, english, django_capture_on_commit_callbacks
 ):
     make_code(django_capture_on_commit_callbacks, groups[:1], state="store-001")
+    ChannelCode.objects.create(name="渠道码", state="store-002")
     calls = wecom_calls(sim)
-    with pytest.raises(ValidationError) as error:
-        group_code_create(name="另一个", groups=groups[1:2], state="store-001", actor=None)
-    assert list(error.value.message_dict) == ["state"]
+    for state, message in (
+        ("store-001", "Group live code with this Channel state already exists."),
+        ("store-002", "A channel live code already uses this state."),
+        ("store 003", "The state cannot contain spaces."),
+    ):
+        with pytest.raises(ValidationError) as error:
+            group_code_create(name="另一个", groups=groups[1:2], state=state, actor=None)
+        assert error.value.message_dict == {"state": [message]}
 
     CustomerGroup.objects.filter(pk=groups[2].pk).update(status="dismissed", dismissed_at=timezone.now())
     with pytest.raises(ValidationError) as error:
