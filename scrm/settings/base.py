@@ -47,6 +47,9 @@ SECRET_KEY = _secret_key()
 SECRET_KEY_FROM_ENV = bool(env.str("SECRET_KEY", default=""))
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# The public address customers reach (https://scrm.example.com): printed QR codes encode it, so a code made
+# from an internal admin address still works on a poster. Empty = the address the request came in on.
+SITE_URL = env.str("SITE_URL", default="")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
