@@ -226,3 +226,15 @@ def test_the_schema_documents_the_endpoints(api_client):
         "/api/groups/channel-codes/{id}/stats/",
         "/api/groups/channel-codes/{id}/push/",
     } <= set(paths)
+
+
+def test_the_list_reads_a_fixed_number_of_queries(
+    sim, ops, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    for n in range(3):
+        create(ops, django_capture_on_commit_callbacks, state=f"s{n}")
+
+    with django_assert_num_queries(4):  # count, codes with figures, their members, today's adds
+        listed = ops.get(CODES)
+
+    assert [len(code["members"]) for code in listed.json()["results"]] == [3, 3, 3]
