@@ -336,6 +336,7 @@ SPECTACULAR_SETTINGS = {
         "TagKindEnum": "tagging.models.TagKind",
         "RuleKindEnum": "tagging.models.RuleKind",
         "CustomerGroupStatusEnum": "groups.models.CustomerGroup.Status",
+        "GroupCodeStatusEnum": "groups.models.GroupCode.Status",
     },
 }
 

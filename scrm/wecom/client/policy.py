@@ -64,6 +64,7 @@ IDEMPOTENT: frozenset[str] = frozenset(
         "media/get",
         "getcallbackip",
         "get_api_domain_ip",
+        "externalcontact/group_welcome_template/get",
     }
 )
 
@@ -90,6 +91,9 @@ NON_IDEMPOTENT: frozenset[str] = frozenset(
         "externalcontact/groupchat/add_join_way",
         "externalcontact/groupchat/update_join_way",
         "externalcontact/groupchat/del_join_way",
+        "externalcontact/group_welcome_template/add",
+        "externalcontact/group_welcome_template/edit",
+        "externalcontact/group_welcome_template/del",
         "auth/getuserinfo",
         "user/getuserinfo",
         "message/send",

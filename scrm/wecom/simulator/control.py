@@ -27,7 +27,9 @@ HELPERS = {
     "customer_deletes_employee",
     "employee_deletes_customer",
     "customer_joins_group",
+    "customer_scans_join_way",
     "customer_leaves_group",
+    "employee_creates_group",
     "tag_changes",
     "employee_sends_mass_message",
 }
