@@ -76,6 +76,17 @@ def _clean_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the product's language: a request the test client made with another Accept-Language
+    leaves that language active in the thread (a server activates one per request, a test process does not)."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
