@@ -66,7 +66,9 @@ class ChannelCode(WelcomeMessageFields, TimeStampedModel):
     )
     skip_verify = models.BooleanField(_("add without verification"), default=True)
     # Corp or system tags (tagging.Tag pks) put on every customer who adds through this code.
-    tag_ids = IntArrayField(_("tags on add"), default=list, db_default=Value([], output_field=IntArrayField()))
+    tag_ids = IntArrayField(
+        _("tags on add"), default=list, blank=True, db_default=Value([], output_field=IntArrayField())
+    )
     is_active = models.BooleanField(_("active"), default=True)
     remark = models.CharField(_("remark"), max_length=255, blank=True)
     # WeCom's side: the contact_way this code is, and how far our configuration reached it.

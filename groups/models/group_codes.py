@@ -51,7 +51,9 @@ class GroupCode(WelcomeMessageFields, TimeStampedModel):
     room_base_name = models.CharField(_("new group name prefix"), max_length=ROOM_BASE_NAME_LENGTH, blank=True)
     room_base_id = models.PositiveIntegerField(_("new group first number"), default=1)
     # Tags (tagging.Tag pks, system tags for customers) put on each customer who joins through this code.
-    tag_ids = IntArrayField(_("tags on join"), default=list, db_default=Value([], output_field=IntArrayField()))
+    tag_ids = IntArrayField(
+        _("tags on join"), default=list, blank=True, db_default=Value([], output_field=IntArrayField())
+    )
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
     alerted_at = models.DateTimeField(_("full alert sent at"), null=True, blank=True)
     remark = models.CharField(_("remark"), max_length=255, blank=True)

@@ -161,14 +161,9 @@ def channel_code_validate(*, code: ChannelCode, members: list[MemberSpec] | None
     that leaves the tags alone is not refused for them)."""
     errors: dict[str, list] = {}
     try:
-        # tag_ids is checked here: the model field does not allow an empty list (blank=False), a code may have none.
-        code.full_clean(exclude=["tag_ids"], validate_unique=False, validate_constraints=False)
+        code.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    try:
-        code.tag_ids = ChannelCode._meta.get_field("tag_ids").to_python(code.tag_ids)
-    except ValidationError as exc:
-        errors["tag_ids"] = exc.messages
     checks = [
         lambda: attachments_validate(code.welcome_attachments),
         lambda: state_validate(code.state, code_pk=code.pk),

@@ -66,15 +66,10 @@ def group_code_validate(*, code: GroupCode) -> None:
     ``groups.code_tags_checking`` hook). Raises ValidationError; writes nothing."""
     errors: dict[str, list[str]] = {}
     try:
-        # Checked on their own below: tag_ids may be empty (the model field is not blank=True), and the threshold
-        # gets a message naming its field rather than its CHECK constraint's.
-        code.full_clean(exclude=["created_by", "tag_ids", "threshold"])
+        # The threshold is checked below, with a message naming its field rather than its CHECK constraint's.
+        code.full_clean(exclude=["created_by", "threshold"])
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    try:
-        code.tag_ids = GroupCode._meta.get_field("tag_ids").to_python(code.tag_ids)
-    except ValidationError as exc:
-        errors["tag_ids"] = exc.messages
     if not isinstance(code.threshold, int) or not 1 <= code.threshold <= JOIN_BY_CODE_LIMIT:
         errors["threshold"] = [
             _("From 1 to %(limit)d: WeCom lets nobody more join a group by its QR code.")
