@@ -19,6 +19,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from groups.models import GroupCode, Store
+from groups.qr import public_url
 from groups.services.stores import (
     EDITABLE_FIELDS,
     GCJ02,
@@ -112,7 +113,7 @@ class StoreAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra = {
             "may_import": self.has_import_permission(request),
-            "router_url": request.build_absolute_uri(reverse("groups-stores-nearest")),
+            "router_url": public_url(reverse("groups-stores-nearest"), request),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=extra)

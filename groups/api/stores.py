@@ -7,9 +7,6 @@ Reads need ``groups.view_store`` (sales have it), writes the model's add / chang
 
 from __future__ import annotations
 
-import io
-
-import segno
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -24,6 +21,7 @@ from rest_framework.response import Response
 
 from groups.models import GroupCode, Store
 from groups.public.stores import parse_location
+from groups.qr import QR_KINDS, public_url, qr_image
 from groups.selectors.stores import landing_path, nearest_open_store, store_list
 from groups.services.stores import store_create, store_delete, store_set_open, store_update
 from scrm.core.pagination import StandardPagination
@@ -195,21 +193,14 @@ class StoreRouterQRView(StoreAPIView):
     """The QR code of the public store router (one for every poster); ``?download=1`` to save it."""
 
     kind = "png"
-    content_types = {"png": "image/png", "svg": "image/svg+xml"}
 
     def perform_content_negotiation(self, request, force=False):
         # an image, whatever the client accepts; errors still render as JSON
         return super().perform_content_negotiation(request, force=True)
 
     def get(self, request):
-        url = request.build_absolute_uri(reverse("groups-stores-nearest"))
-        qr = segno.make(url, error="m")
-        out = io.BytesIO()
-        if self.kind == "svg":
-            qr.save(out, kind="svg", scale=10, border=4, title=url)
-        else:
-            qr.save(out, kind="png", scale=10, border=4)
-        response = HttpResponse(out.getvalue(), content_type=self.content_types[self.kind])
+        url = public_url(reverse("groups-stores-nearest"), request)
+        response = HttpResponse(qr_image(url, kind=self.kind), content_type=QR_KINDS[self.kind])
         disposition = "attachment" if request.query_params.get("download") in ("1", "true") else "inline"
         response["Content-Disposition"] = f'{disposition}; filename="stores-nearest-qr.{self.kind}"'
         response["X-QR-URL"] = url

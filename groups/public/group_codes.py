@@ -5,16 +5,11 @@ changes, so the printed code keeps working however often the groups behind it ro
 again. The page shows WeCom's current QR image of the join_way (``qr_code_url``), which a customer long-presses
 in WeChat to join; a paused or full code gets a friendly message instead, an unknown token a 404.
 
-The absolute URL comes from ``settings.SITE_URL`` when the project defines it, else from the request (behind a
-proxy, the scheme and host it forwards: see ``SECURE_PROXY_SSL_HEADER`` and ``ALLOWED_HOSTS``).
+The absolute URL is ``groups.qr.public_url``'s (``SITE_URL``, else the request's address).
 """
 
 from __future__ import annotations
 
-import io
-
-import segno
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -22,33 +17,18 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_safe
 
 from groups.models import GroupCode
+from groups.qr import QR_KINDS, public_url, qr_image
 from groups.selectors.group_codes import group_code_by_token
-
-QR_KINDS = {"png": "image/png", "svg": "image/svg+xml"}
-QR_ERROR = "m"  # 15 % of the modules may be lost (a crease, a smudge on a poster) and it still reads
-QR_SCALE = 10  # pixels (PNG) or user units (SVG) per module: about 450 px for a typical URL, fine for print
-QR_BORDER = 4  # the quiet zone the QR standard asks for
 
 
 def group_code_public_url(code: GroupCode, request: HttpRequest | None = None) -> str:
     """The permanent URL the code's QR encodes."""
-    landing = reverse("groups-code-landing", args=[code.public_token])
-    site = str(getattr(settings, "SITE_URL", "") or "").rstrip("/")
-    if site:
-        return site + landing
-    if request is None:
-        raise ValueError("an absolute URL needs the request (or settings.SITE_URL)")
-    return request.build_absolute_uri(landing)
+    return public_url(reverse("groups-code-landing", args=[code.public_token]), request)
 
 
 def group_code_qr(code: GroupCode, *, request: HttpRequest | None, kind: str) -> bytes:
     """The permanent QR image (``kind`` "png" or "svg") of the code's public URL."""
-    if kind not in QR_KINDS:
-        raise ValueError(f"kind must be one of {sorted(QR_KINDS)}")
-    qr = segno.make(group_code_public_url(code, request), error=QR_ERROR, micro=False, boost_error=False)
-    out = io.BytesIO()
-    qr.save(out, kind=kind, scale=QR_SCALE, border=QR_BORDER)
-    return out.getvalue()
+    return qr_image(group_code_public_url(code, request), kind=kind)
 
 
 def group_code_qr_response(code: GroupCode, *, request: HttpRequest, kind: str) -> HttpResponse:

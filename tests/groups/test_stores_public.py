@@ -7,6 +7,7 @@ from django.utils import translation
 
 from groups.models import GroupCode
 from scrm.core.roles import OPS, SALES
+from tests.groups.qr_reading import decode, png_modules
 from tests.groups.store_fixtures import CENTRE, code, offset, store
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +135,12 @@ def test_the_qr_code_needs_a_login_and_the_view_permission(api_client, make_user
     assert api_client.get("/api/groups/stores/qr.png").status_code == 403
     api_client.force_authenticate(make_user("ops1", role=OPS))
     assert api_client.get("/api/groups/stores/qr.png").status_code == 200
+
+
+def test_with_site_url_the_router_qr_code_encodes_the_public_address(api_client, make_user, settings):
+    settings.SITE_URL = "https://scrm.example.com/"
+    api_client.force_authenticate(make_user("ops1", role=OPS))
+
+    png = api_client.get("/api/groups/stores/qr.png")
+
+    assert decode(png_modules(png.content, scale=10, border=4)) == "https://scrm.example.com/stores/nearest/"
