@@ -69,7 +69,7 @@ class ChannelCodeForm(forms.ModelForm):
 
     class Meta:
         model = ChannelCode
-        fields = ["name", "state", "skip_verify", "tag_ids", "welcome_text", "welcome_attachments", "remark"]
+        fields = list(EDITABLE_FIELDS)
         help_texts = {
             "state": _("At most 30 characters; generated when left blank. WeCom sends it back with every add."),
             "welcome_attachments": _(

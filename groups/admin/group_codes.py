@@ -48,18 +48,7 @@ class GroupCodeForm(forms.ModelForm):
 
     class Meta:
         model = GroupCode
-        fields = [
-            "name",
-            "state",
-            "threshold",
-            "auto_create_room",
-            "room_base_name",
-            "room_base_id",
-            "tag_ids",
-            "remark",
-            "welcome_text",
-            "welcome_attachments",
-        ]
+        fields = list(EDITABLE_FIELDS)
         help_texts = {
             "state": _("At most 30 characters; generated when left blank. WeCom reports it on each joiner."),
             "threshold": _("When a group reaches this many members the code moves on to the next one (at most 200)."),
