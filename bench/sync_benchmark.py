@@ -82,7 +82,11 @@ def main() -> int:
         return run(args, counts)
     finally:
         os.killpg(sim.pid, signal.SIGINT)
-        sim.wait(timeout=30)
+        try:
+            sim.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # started in the background by a shell, it ignores SIGINT
+            os.killpg(sim.pid, signal.SIGKILL)
+            sim.wait(timeout=10)
 
 
 def read_bulk_banner(sim: subprocess.Popen) -> dict[str, int]:
