@@ -106,6 +106,9 @@ class GroupMember(TimeStampedModel):
     invitor_userid = models.CharField(_("invited by"), max_length=WECOM_ID_LENGTH, blank=True)
     # The state of the join_way (group live code) the member joined through, as groupchat/get reports it.
     join_state = models.CharField(_("joined through state"), max_length=30, blank=True)
+    # When the live code of ``join_state`` put its tags on this member's customer: once per join (a later join_time
+    # means a new join), so a tag staff took off is not put back by the next refresh of the group.
+    code_tagged_at = models.DateTimeField(_("tagged by its live code at"), null=True, blank=True, editable=False)
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
     quit_scene = models.PositiveSmallIntegerField(_("quit scene"), choices=QuitScene.choices, null=True, blank=True)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -39,7 +39,6 @@ Status = GroupCode.Status
 # A member row that got a code's state this recently was written by the transaction now publishing
 # groups.members_changed (the hook runs right after the write): those are the joiners to tag. Older rows were
 # tagged when they were written, and a tag someone removed since must not come back.
-JOINER_WINDOW = timedelta(minutes=1)
 
 
 def group_codes_check_groups(*, group_ids: Iterable[int]) -> list[int]:
@@ -109,40 +108,39 @@ def group_code_joiners_tag(*, group_ids: Iterable[int]) -> list[int]:
     whose joiners were seen."""
     joined = list(
         GroupMember.objects.current()
-        .filter(
-            group_id__in=list(group_ids),
-            member_type=GroupMember.MemberType.EXTERNAL_CONTACT,
-            updated_at__gte=timezone.now() - JOINER_WINDOW,
-        )
+        .filter(group_id__in=list(group_ids), member_type=GroupMember.MemberType.EXTERNAL_CONTACT)
+        .filter(Q(code_tagged_at__isnull=True) | Q(code_tagged_at__lt=F("join_time")))
         .exclude(join_state="")
-        .values_list("join_state", "member_id", "group_id")
+        .values_list("join_state", "member_id", "group_id", "pk")
     )
     if not joined:
         return []
     codes = {
         code.state: code
-        for code in GroupCode.objects.filter(state__in={state for state, _m, _g in joined}).exclude(
-            status=Status.PAUSED
-        )
+        for code in GroupCode.objects.filter(state__in={row[0] for row in joined}).exclude(status=Status.PAUSED)
     }
     joined = [row for row in joined if row[0] in codes]
     if not joined:
         return []
     customers = dict(
         ExternalContact.objects.filter(
-            external_userid__in={member for _s, member, _g in joined}, customer__isnull=False
+            external_userid__in={row[1] for row in joined}, customer__isnull=False
         ).values_list("external_userid", "customer_id")
     )
     for state, code in codes.items():
-        customer_ids = sorted({customers[m] for s, m, _g in joined if s == state and m in customers})
+        customer_ids = sorted({customers[m] for s, m, _g, _pk in joined if s == state and m in customers})
         if customer_ids and code.tag_ids:
             publish("groups.code_customers_tagging", customer_ids=customer_ids, tag_ids=list(code.tag_ids))
+    # Done for this join; a member whose customer is not known yet is tried again at the next change.
+    GroupMember.objects.filter(pk__in=[pk for _s, m, _g, pk in joined if m in customers]).update(
+        code_tagged_at=timezone.now()
+    )
     held = set(
-        GroupCodeGroup.objects.filter(code__in=codes.values(), group_id__in={g for _s, _m, g in joined}).values_list(
+        GroupCodeGroup.objects.filter(code__in=codes.values(), group_id__in={row[2] for row in joined}).values_list(
             "code_id", "group_id"
         )
     )
-    strays = {codes[s].pk for s, _m, g in joined if codes[s].auto_create_room and (codes[s].pk, g) not in held}
+    strays = {codes[s].pk for s, _m, g, _pk in joined if codes[s].auto_create_room and (codes[s].pk, g) not in held}
     for code_id in sorted(strays):
         transaction.on_commit(lambda code_id=code_id: _enqueue_adopt(code_id))
     return sorted(code.pk for code in codes.values())

@@ -161,4 +161,37 @@ def test_tagging_two_hundred_joiners_takes_the_queries_twenty_do(sim, code_tags,
         queries[count] = (len(own), len(captured) < 40)
         assert CustomerTag.objects.filter(tag=tag, customer__in=customers).count() == count
 
-    assert queries[200] == queries[20] == (5, True), queries
+    assert queries[200] == queries[20] == (6, True), queries  # five reads and the members marked tagged
+
+
+def test_a_joiner_is_tagged_once_per_join_not_at_every_refresh(sim, code_tags, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from customers.models import Customer
+    from groups.hooks_group_codes import members_changed
+    from groups.models import GroupMember
+    from tagging.models import Source
+    from tagging.services import customer_tags_change
+
+    tag = code_tags["扫码入群"]
+    (group,) = load(sim_group(sim, "小群"))
+    code = make_code(django_capture_on_commit_callbacks, [group], tag_ids=[tag.pk])
+    customer = Customer.objects.create(name="王芳")
+    ExternalContact.objects.create(external_userid="wmJOIN", customer=customer)
+    joined_at = timezone.now() - timedelta(hours=1)
+    member = GroupMember.objects.create(
+        group=group, member_id="wmJOIN", member_type=2, join_state=code.state, join_time=joined_at
+    )
+
+    members_changed(group_ids=[group.pk])
+    assert CustomerTag.objects.filter(tag=tag, customer=customer).count() == 1
+
+    customer_tags_change(customer_ids=[customer.pk], remove=[tag.pk], source=Source.MANUAL)  # staff take it off
+    members_changed(group_ids=[group.pk])  # the group refreshed again: same join
+    assert CustomerTag.objects.filter(tag=tag, customer=customer).count() == 0
+
+    GroupMember.objects.filter(pk=member.pk).update(join_time=timezone.now() + timedelta(seconds=1))  # joined again
+    members_changed(group_ids=[group.pk])
+    assert CustomerTag.objects.filter(tag=tag, customer=customer).count() == 1
