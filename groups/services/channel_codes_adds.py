@@ -26,10 +26,10 @@ from django.utils.translation import gettext as _
 from customers.models import ExternalContact
 from groups.models import ChannelCode, ChannelCodeAdd, ChannelCodeMember
 from groups.services.channel_codes import channel_codes_rota_refresh
-from groups.services.channel_codes_push import RETRY_LATER, explain
+from groups.services.channel_codes_push import explain
 from scrm.core.hooks import publish
 from scrm.wecom.client import get_client
-from scrm.wecom.errors import WeComError, WeComRateLimited
+from scrm.wecom.errors import RETRY_LATER, WeComError, WeComRateLimited
 
 logger = logging.getLogger(__name__)
 

@@ -36,13 +36,7 @@ from groups.models import ChannelCode, ChannelCodeMember, WeComSync
 from groups.selectors.channel_codes import adds_today_by_member, rota_of, wecom_type
 from scrm.core.services import audit_record
 from scrm.wecom.client import get_client
-from scrm.wecom.errors import (
-    WeComError,
-    WeComOutcomeUnknown,
-    WeComRateLimited,
-    WeComTokenError,
-    WeComTransientError,
-)
+from scrm.wecom.errors import RETRY_LATER, WeComError, refusal_explained
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +46,6 @@ SWEEP_AFTER = timedelta(seconds=60)  # a fresh change is pushed after commit; th
 SCENE_QR_CODE = 2
 REMARK_LENGTH = 30  # WeCom's limit on a contact_way's remark
 NOT_FOUND = 41044
-RETRY_LATER = (WeComTransientError, WeComRateLimited, WeComTokenError, WeComOutcomeUnknown)
 
 _REASONS = {
     40003: gettext_noop("WeCom does not know one of the code's employees, or they left: check the employees."),
@@ -218,14 +211,8 @@ def contact_way_delete(*, config_id: str) -> None:
 
 
 def explain(exc: WeComError) -> str:
-    """WeCom's refusal in plain words, for ``wecom_error`` (shown in the admin and the API)."""
-    reason = _REASONS.get(exc.errcode or 0)
-    text = _(reason) if reason else str(exc.hint or _("WeCom refused the change."))
-    return _("%(reason)s (WeCom errcode %(errcode)s: %(errmsg)s)") % {
-        "reason": text,
-        "errcode": exc.errcode if exc.errcode is not None else "-",
-        "errmsg": exc.errmsg,
-    }
+    """WeCom's refusal in plain words, for ``wecom_error`` and a welcome's error."""
+    return refusal_explained(exc, _REASONS)
 
 
 def _settle_sent(code: ChannelCode, sent: _Config, facts: dict[str, Any]) -> tuple[str, bool]:

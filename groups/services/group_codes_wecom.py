@@ -35,13 +35,7 @@ from groups.models.group_codes import MAX_CHATS_PER_JOIN_WAY
 from groups.services.group_codes import WELCOME_PARTS
 from groups.services.group_codes_rotation import group_code_groups_adopt, join_way_chat_ids
 from scrm.wecom.client import get_client
-from scrm.wecom.errors import (
-    WeComError,
-    WeComOutcomeUnknown,
-    WeComRateLimited,
-    WeComTokenError,
-    WeComTransientError,
-)
+from scrm.wecom.errors import RETRY_LATER, WeComError
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +46,6 @@ LEASE = 120  # seconds: longer than one push can take (a few calls, each within 
 SWEEP_AFTER = timedelta(minutes=1)
 RETRY_FAILED_AFTER = timedelta(hours=1)
 UNKNOWN_CONFIG = 41044  # WeCom does not know this config_id (deleted there)
-TRANSIENT = (WeComTransientError, WeComRateLimited, WeComTokenError, WeComOutcomeUnknown)
 
 # WeCom's errcodes for these calls, in plain words (WeCom's own text follows in the stored error).
 _REASONS = {
@@ -160,7 +153,7 @@ def _push(code_id: int) -> tuple[str, bool]:
         else:
             learnt = _join_way_send(client, code)
             learnt.update(_welcome_send(client, code))
-    except TRANSIENT as exc:
+    except RETRY_LATER as exc:
         _store(code, learnt)
         message = _("WeCom was busy or did not answer; sending again in a minute. (%(error)s)") % {"error": exc}
         return PENDING, not _settle(code, read_at, WeComSync.PENDING, message)

@@ -8,10 +8,10 @@ from celery import shared_task
 
 from groups.services.channel_codes import channel_codes_rota_refresh
 from groups.services.channel_codes_adds import channel_code_welcome_send
-from groups.services.channel_codes_push import RETRY_LATER, channel_codes_push_due
 from groups.services.channel_codes_push import channel_code_push as push
+from groups.services.channel_codes_push import channel_codes_push_due
 from groups.services.channel_codes_push import contact_way_delete as delete_in_wecom
-from scrm.wecom.errors import WeComError
+from scrm.wecom.errors import RETRY_LATER, WeComError
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,9 @@ says in plain words what to fix in the WeCom admin console when the error is a c
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 # Anything that looks like a credential in a query string or a JSON-ish dump. The value ends at a separator.
@@ -111,6 +113,24 @@ class WeComRateLimited(WeComError):
     def __init__(self, errcode: int | None, errmsg: object = "", path: str = "", *, retry_after: float = 0) -> None:
         self.retry_after = retry_after
         super().__init__(errcode, errmsg, path)
+
+
+# Worth trying again later: WeCom busy or our budget spent, a token rejected twice, or an answer lost on the way
+# (the caller must then not assume the call failed).
+RETRY_LATER = (WeComTransientError, WeComRateLimited, WeComTokenError, WeComOutcomeUnknown)
+
+
+def refusal_explained(exc: WeComError, reasons: Mapping[int, str]) -> str:
+    """WeCom's refusal in plain words for operations (a row's error shown in the admin and the API): the caller's
+    reason for the errcode (``reasons``: errcode → a ``gettext_noop`` message) or the error's hint, then WeCom's
+    own errcode and message."""
+    reason = reasons.get(exc.errcode or 0)
+    text = gettext(reason) if reason else str(exc.hint or gettext("WeCom refused the change."))
+    return gettext("%(reason)s (WeCom errcode %(errcode)s: %(errmsg)s)") % {
+        "reason": text,
+        "errcode": exc.errcode if exc.errcode is not None else "-",
+        "errmsg": exc.errmsg,
+    }
 
 
 def error_for(errcode: int, errmsg: object, path: str) -> WeComError:

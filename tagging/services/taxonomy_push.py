@@ -34,14 +34,7 @@ from django.utils.translation import gettext_noop
 from scrm.core.services import audit_record
 from scrm.core.upsert import update_changed
 from scrm.wecom.client import get_client
-from scrm.wecom.errors import (
-    WeComConfigError,
-    WeComError,
-    WeComOutcomeUnknown,
-    WeComRateLimited,
-    WeComTokenError,
-    WeComTransientError,
-)
+from scrm.wecom.errors import RETRY_LATER, WeComConfigError, WeComError, WeComOutcomeUnknown, refusal_explained
 from tagging.models import CustomerTag, SyncState, Tag, TagGroup, TagKind
 
 logger = logging.getLogger(__name__)
@@ -169,7 +162,7 @@ def taxonomy_push(*, kind: str, pk: int) -> str:
     read = _Read.of(node)
     try:
         sent = _send(node, retry=node.sync_attempts > 0)
-    except (WeComTransientError, WeComRateLimited, WeComTokenError, WeComOutcomeUnknown) as exc:
+    except RETRY_LATER as exc:
         return _settle_later(node, exc)
     except WeComError as exc:
         return _settle_failed(node, read, exc)
@@ -311,17 +304,6 @@ def _delete(api, *, tag_id: str = "", group_id: str = "") -> None:
 # --- settling ---------------------------------------------------------------------------------------------------
 
 
-def explain(exc: WeComError) -> str:
-    """WeCom's refusal in plain words, for ``sync_error`` (shown in the admin and the API)."""
-    reason = _REASONS.get(exc.errcode or 0)
-    text = _(reason) if reason else str(exc.hint or _("WeCom refused the change."))
-    return _("%(reason)s (WeCom errcode %(errcode)s: %(errmsg)s)") % {
-        "reason": text,
-        "errcode": exc.errcode if exc.errcode is not None else "-",
-        "errmsg": exc.errmsg,
-    }
-
-
 def _locked(node: Tag | TagGroup) -> Tag | TagGroup:
     """The row, locked; a tag's group first, in the order the edit services lock them (no deadlock)."""
     if isinstance(node, Tag) and node.group_id:
@@ -441,7 +423,7 @@ def _settle_later(node: Tag | TagGroup, exc: WeComError) -> str:
 
 
 def _settle_failed(node: Tag | TagGroup, read: _Read, exc: WeComError) -> str:
-    error = explain(exc)
+    error = refusal_explained(exc, _REASONS)
     level = logging.ERROR if isinstance(exc, WeComConfigError) else logging.WARNING
     logger.log(level, "Corp tag push of %s #%s refused: %s", kind_of(node), node.pk, exc)
     with transaction.atomic():
