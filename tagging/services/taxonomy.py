@@ -60,19 +60,7 @@ def tag_group_update(*, group: TagGroup, name: str | None = None, order: int | N
     values = _given(name=name, order=order)
     with transaction.atomic():
         group = TagGroup.objects.select_for_update().get(pk=group.pk)
-        check_editable(group)
-        changes = _apply(group, values)
-        if not changes:
-            return group
-        if "name" in changes:
-            _check_group_name(group)
-        push = _mark_edited(group)
-        group.full_clean(validate_unique=False, validate_constraints=False)
-        group.save()
-        audit_record(actor=actor, action="update", target=group, changes=changes)
-        if push:
-            push_after_commit(group)
-    return group
+        return _update(group, values, check_name=_check_group_name, actor=actor)
 
 
 def tag_group_delete(*, group: TagGroup, actor) -> TagGroup:
@@ -142,19 +130,7 @@ def tag_update(*, tag: Tag, name: str | None = None, order: int | None = None, a
         if tag.group_id:
             TagGroup.objects.select_for_update().get(pk=tag.group_id)  # as tag_create: group first, then tag
         tag = Tag.objects.select_for_update().get(pk=tag.pk)
-        check_editable(tag)
-        changes = _apply(tag, values)
-        if not changes:
-            return tag
-        if "name" in changes:
-            _check_tag_name(tag)
-        push = _mark_edited(tag)
-        tag.full_clean(validate_unique=False, validate_constraints=False)
-        tag.save()
-        audit_record(actor=actor, action="update", target=tag, changes=changes)
-        if push:
-            push_after_commit(tag)
-    return tag
+        return _update(tag, values, check_name=_check_tag_name, actor=actor)
 
 
 def tag_delete(*, tag: Tag, actor) -> Tag:
@@ -258,6 +234,24 @@ def _refuse(message: str, *, code: str, field: str | None = None) -> None:
 
 
 # --- writing ------------------------------------------------------------------------------------------------------
+
+
+def _update(node: Tag | TagGroup, values: dict, *, check_name, actor) -> Tag | TagGroup:
+    """The edit of a locked tag or tag group: refused if not ours to edit, nothing written if nothing changes, a
+    new name checked against its siblings, audited, and a corp row pushed to WeCom after commit."""
+    check_editable(node)
+    changes = _apply(node, values)
+    if not changes:
+        return node
+    if "name" in changes:
+        check_name(node)
+    push = _mark_edited(node)
+    node.full_clean(validate_unique=False, validate_constraints=False)
+    node.save()
+    audit_record(actor=actor, action="update", target=node, changes=changes)
+    if push:
+        push_after_commit(node)
+    return node
 
 
 def _apply(node: Tag | TagGroup, values: dict) -> dict:
