@@ -21,6 +21,8 @@ import argparse
 import base64
 import http.client
 import os
+import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -44,8 +46,20 @@ AES_KEY = base64.b64encode(bytes(range(100, 132))).decode().rstrip("=")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--threads", type=int, default=4, help="client threads (each one request at a time)")
+    parser.add_argument(
+        "--client",
+        choices=["wrk", "python"],
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator: wrk (C, apt-get install wrk; the default when installed) or Python threads, which "
+        "take CPU from the servers on a small machine",
+    )
+    parser.add_argument(
+        "--events", type=int, default=5000, help="distinct callbacks (python: posted; wrk: the pool, each posted once)"
+    )
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load (wrk)")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="connections, each one request at a time (python: a thread each)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--gunicorn-threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--celery-concurrency", type=int, default=2)
@@ -113,7 +127,7 @@ def main() -> int:
         if not args.no_worker:
             processes.append(_start_worker(args, env, logs / "worker.log"))
         processes.append(_start_gunicorn(args, env, port, logs / "gunicorn.log"))
-        _wait_for_http(port, deadline)
+        _wait_for_http(port, deadline, processes[-1])
         if not args.no_worker:
             _wait_for_worker(deadline)
         return _run(args, port, deadline)
@@ -178,8 +192,8 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
-def _wait_for_http(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
+def _wait_for_http(port: int, deadline: float, server: subprocess.Popen) -> None:
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/healthz")
@@ -188,7 +202,7 @@ def _wait_for_http(port: int, deadline: float) -> None:
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer /healthz in time")
+    raise SystemExit("gunicorn did not answer /healthz (see gunicorn.log)")
 
 
 def _wait_for_worker(deadline: float) -> None:
@@ -270,53 +284,122 @@ def _fire(port: int, prepared: list[tuple[str, bytes]], threads: int, deadline: 
 
 
 def _run(args, port: int, deadline: float) -> int:
+    from django.db.models import Count
+
     from scrm.wecom.models import InboxEvent
 
-    warmup = _requests(100, offset=10_000_000)  # warms both gunicorn workers and the worker's connections
+    warmup = _requests(100, offset=10_000_000)  # warms the gunicorn workers and the worker's connections
     _fire(port, warmup, args.threads, deadline)
     prepared = _requests(args.events, offset=0)
     if not args.no_worker:
         _wait_done(len(warmup), deadline)
 
-    latencies, failures, seconds = _fire(port, prepared, args.threads, deadline)
+    load = _load_wrk(args, port, prepared) if args.client == "wrk" else _load_python(args, port, prepared, deadline)
     last_ack = time.perf_counter()
-    total = len(warmup) + args.events
+    # wrk stops with requests in flight: the server may have stored a few it never got to acknowledge.
+    total = _wait_stored(deadline)
     all_done = last_ack if args.no_worker else _wait_done(total, deadline)
-    processed_after = all_done - last_ack
-    latencies.sort()
-    acked = len(latencies)
-    statuses = dict(
-        InboxEvent.objects.order_by().values_list("status").annotate(n=__import__("django").db.models.Count("pk"))
-    )
+    statuses = dict(InboxEvent.objects.order_by().values_list("status").annotate(n=Count("pk")))
     print(
         f"settings: {args.settings}; gunicorn: {args.workers} workers × {args.gunicorn_threads} threads; "
         f"worker: {'none' if args.no_worker else f'-c {args.celery_concurrency}, nice {args.worker_nice}'}; "
-        f"client threads: {args.threads}"
+        f"client: {args.client}, {args.threads} connections"
     )
-    print(
-        f"acknowledged: {acked}/{args.events} in {seconds:.2f} s = {acked / seconds:,.0f}/s; failures: {len(failures)}"
-    )
-    if failures:
-        print(f"  first failure: {failures[0]}")
-    if latencies:
+    acked, seconds = load["acked"], load["seconds"]
+    print(f"acknowledged: {acked} in {seconds:.2f} s = {acked / seconds:,.0f}/s; failures: {load['failures']}")
+    if load.get("first_failure"):
+        print(f"  first failure: {load['first_failure']}")
+    if load.get("wrapped"):
+        print(f"  the pool of {args.events} callbacks ran out ({load['wrapped']} times): raise --events")
+    if acked:
         print(
             "ack latency: p50 {:.1f} ms, p95 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms, mean {:.1f} ms".format(
-                *(1000 * latencies[min(acked - 1, int(acked * q))] for q in (0.50, 0.95, 0.99)),
-                1000 * latencies[-1],
-                1000 * statistics.fmean(latencies),
+                *(1000 * load[key] for key in ("p50", "p95", "p99", "max", "mean"))
             )
         )
     print(f"inbox: {statuses}")
+    ok = acked > 0 and not load["failures"] and not load.get("wrapped")
     if args.no_worker:
-        return 0 if acked == args.events and statuses.get("pending") == total else 1
+        return 0 if ok and statuses.get("pending") == total else 1
     if all_done == float("inf"):
         print("processing did NOT finish before the timeout")
         return 1
+    processed_after = all_done - last_ack
     print(
         f"processing: every event done {processed_after:.2f} s after the last ack; "
-        f"{args.events / (seconds + processed_after):,.0f} events/s processed over the run"
+        f"{(total - len(warmup)) / (seconds + processed_after):,.0f} events/s processed over the run"
     )
-    return 0 if acked == args.events and statuses.get("done") == total else 1
+    return 0 if ok and statuses.get("done") == total else 1
+
+
+def _load_python(args, port: int, prepared, deadline: float) -> dict:
+    latencies, failures, seconds = _fire(port, prepared, args.threads, deadline)
+    latencies.sort()
+    n = len(latencies)
+    figures = {f"p{q}": latencies[min(n - 1, n * q // 100)] for q in (50, 95, 99)} if n else {}
+    return {
+        "acked": n,
+        "seconds": seconds,
+        "failures": len(failures),
+        "first_failure": failures[0] if failures else "",
+        **figures,
+        "max": latencies[-1] if n else 0,
+        "mean": statistics.fmean(latencies) if n else 0,
+    }
+
+
+def _load_wrk(args, port: int, prepared) -> dict:
+    """One wrk thread (it needs a fraction of a core) with ``--threads`` connections for ``--duration`` s."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pool:
+        for path, body in prepared:
+            pool.write(f"{path}\t{body.decode()}\n")
+    try:
+        output = subprocess.run(  # noqa: S603 - wrk from PATH, fixed arguments
+            [
+                shutil.which("wrk"),
+                "-t1",
+                f"-c{args.threads}",
+                f"-d{args.duration}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(Path(__file__).with_name("callback_wrk.lua")),
+                f"http://127.0.0.1:{port}",
+                "--",
+                pool.name,
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(pool.name)
+    result = dict(re.findall(r"(\w+)=(\d+)", " ".join(re.findall(r"^(?:RESULT|LATENCY) (.*)$", output, re.M))))
+    bad = int(result["bad"]) + int(result["socket_errors"]) + int(result["timeouts"])
+    first = re.search(r"^FIRST_BAD (.*)$", output, re.M)
+    return {
+        "acked": int(result["requests"]) - int(result["bad"]),
+        "seconds": int(result["duration_us"]) / 1e6,
+        "failures": bad,
+        "first_failure": first.group(1) if first else "",
+        "wrapped": int(result["wrapped"]),
+        **{key: int(result[key]) / 1e6 for key in ("p50", "p95", "p99", "max", "mean")},
+    }
+
+
+def _wait_stored(deadline: float) -> int:
+    """How many inbox events there are once the count stops changing (the last posts are stored)."""
+    from scrm.wecom.models import InboxEvent
+
+    count = -1
+    while time.monotonic() < deadline:
+        now = InboxEvent.objects.count()
+        if now == count:
+            return count
+        count = now
+        time.sleep(0.3)
+    return count
 
 
 def _wait_done(total: int, deadline: float) -> float:

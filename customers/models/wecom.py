@@ -66,7 +66,12 @@ class Employee(TimeStampedModel):
         indexes = [models.Index(fields=["created_at"], name="customers_employee_created")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.userid})" if self.name else self.userid
+        return self.label(userid=self.userid, name=self.name)
+
+    @staticmethod
+    def label(*, userid: str, name: str) -> str:
+        """How an employee is named to people (also where only the two values were read, not the row)."""
+        return f"{name} ({userid})" if name else userid
 
     LIST_FIELDS = {"department_ids": int}
 

@@ -11,6 +11,11 @@ from scrm.core.logging import reset_request_id, set_request_id
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def request_id_for(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` if it is safe to log, else a new id."""
+    return incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     """Gives every request an id (``X-Request-ID`` in, or a new one), for logs, errors and the response."""
 
@@ -18,8 +23,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_for(request.headers.get("X-Request-ID", ""))
         request.request_id = request_id
         token = set_request_id(request_id)
         try:

@@ -94,10 +94,13 @@ def wecom_time(value: Any, *, field: str) -> datetime | None:
     return datetime.fromtimestamp(as_int(value, field), tz=UTC).astimezone(timezone.get_current_timezone())
 
 
-def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: str = "") -> dict[Any, int]:
+def insert_rows(
+    model: type[models.Model], rows: list[dict[str, Any]], *, key: str = "", ignore_conflicts: bool = False
+) -> dict[Any, int]:
     """Insert validated rows (attname → plain value; other fields take their defaults, ``auto_now`` fields now)
     in one statement; with ``key``, returns ``{row[key]: pk}`` (``key="pk"``:
-    the new pks, in the rows' order). A conflict fails the caller's transaction, as a plain INSERT would.
+    the new pks, in the rows' order). A conflict fails the caller's transaction, as a plain INSERT would, unless
+    ``ignore_conflicts`` (then the row is skipped, and ``key`` cannot be asked for).
 
     ``bulk_create`` prepares every value through its field, and at a page of contacts with their relations that
     per-value work (not PostgreSQL) was what limited the full WeCom sync. Here the values are plain Python that
@@ -106,10 +109,12 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
     """
     if not rows:
         return {}
+    if key and ignore_conflicts:
+        raise ValueError("insert_rows cannot return the keys of rows it may skip")
     meta = model._meta
     if connection.vendor != "postgresql":
         objs = [model(**row) for row in rows]
-        model._default_manager.bulk_create(objs)
+        model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
         return (
             {getattr(obj, meta.get_field(key).attname if key != "pk" else "pk"): obj.pk for obj in objs} if key else {}
         )
@@ -121,7 +126,12 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
         default = now if auto_now else field.get_default()
         arrays[name] = [row.get(name, default) for row in rows]
     key_name = meta.pk.attname if key == "pk" else key
-    _count, returned = insert_select(model, arrays=arrays, returning=(meta.pk.attname, key_name) if key else ())
+    _count, returned = insert_select(
+        model,
+        arrays=arrays,
+        conflict="" if ignore_conflicts else None,
+        returning=(meta.pk.attname, key_name) if key else (),
+    )
     return {row_key: pk for pk, row_key in returned}
 
 

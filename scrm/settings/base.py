@@ -376,5 +376,8 @@ WECOM_ARCHIVE_SECRET = env.str("WECOM_ARCHIVE_SECRET", default="")  # 会话存�
 WECOM_HTTP_TIMEOUT = env.float("WECOM_HTTP_TIMEOUT", default=10.0)  # seconds, connect and read
 # Client-side limit per corp and API, shared by every process (WeCom allows 10,000/min; keep a margin).
 WECOM_RATE_LIMIT_PER_MINUTE = env.int("WECOM_RATE_LIMIT_PER_MINUTE", default=9000)
+# Seconds a web process that found an inbox drain queued or running trusts it without asking Redis again (see
+# scrm.wecom.services.inbox_kick); each drain waits as long before its last look.
+WECOM_INBOX_KICK_MEMO = 0.5
 SOP_MAX_PUSHES_PER_GROUP_PER_DAY = env.int("SOP_MAX_PUSHES_PER_GROUP_PER_DAY", default=3)
 SOP_MAX_GROUPS_PER_BOT = env.int("SOP_MAX_GROUPS_PER_BOT", default=200)

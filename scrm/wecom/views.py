@@ -9,7 +9,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseForbidden
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -39,16 +39,30 @@ def callback_crypto() -> CallbackCrypto | None:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def callback(request):
+    if request.method == "POST":
+        status, text = callback_receive(
+            signature=request.GET.get("msg_signature", ""),
+            timestamp=request.GET.get("timestamp", ""),
+            nonce=request.GET.get("nonce", ""),
+            body=request.body,
+        )
+        return HttpResponse(text, status=status, content_type="text/plain")
     crypto = callback_crypto()
     if crypto is None:
-        logger.error("WeCom callback received but WECOM_CALLBACK_TOKEN/AES_KEY/CORP_ID are not all set")
-        return HttpResponse("callback not configured", status=503, content_type="text/plain")
-    signature = request.GET.get("msg_signature", "")
-    timestamp = request.GET.get("timestamp", "")
-    nonce = request.GET.get("nonce", "")
-    if request.method == "GET":
-        return _verify_url(crypto, signature, timestamp, nonce, request.GET.get("echostr", ""))
-    return _receive(crypto, signature, timestamp, nonce, request.body)
+        status, text = _not_configured()
+        return HttpResponse(text, status=status, content_type="text/plain")
+    return _verify_url(
+        crypto,
+        request.GET.get("msg_signature", ""),
+        request.GET.get("timestamp", ""),
+        request.GET.get("nonce", ""),
+        request.GET.get("echostr", ""),
+    )
+
+
+def _not_configured() -> tuple[int, str]:
+    logger.error("WeCom callback received but WECOM_CALLBACK_TOKEN/AES_KEY/CORP_ID are not all set")
+    return 503, "callback not configured"
 
 
 def _verify_url(crypto, signature, timestamp, nonce, echostr):
@@ -63,37 +77,42 @@ def _verify_url(crypto, signature, timestamp, nonce, echostr):
     return HttpResponse(plain, content_type="text/plain")
 
 
-def _receive(crypto, signature, timestamp, nonce, body: bytes):
+def callback_receive(*, signature: str, timestamp: str, nonce: str, body: bytes) -> tuple[int, str]:
+    """An event delivery (POST): verified, decrypted and stored in the inbox. Returns the HTTP status and the plain
+    text answer; this view and the WSGI fast path in front of Django (``scrm.wecom.wsgi``) both answer with it."""
+    crypto = callback_crypto()
+    if crypto is None:
+        return _not_configured()
     try:
         encrypted = (parse_xml(body.decode()).findtext("Encrypt") or "").strip()
     except (EventParseError, UnicodeDecodeError):
-        return HttpResponseBadRequest("malformed body", content_type="text/plain")
+        return 400, "malformed body"
     if not encrypted:
-        return HttpResponseBadRequest("no Encrypt element", content_type="text/plain")
+        return 400, "no Encrypt element"
     try:
         crypto.verify(signature, timestamp, nonce, encrypted)
     except CallbackCryptoError:
         logger.warning("WeCom callback with a bad signature refused")
-        return HttpResponseForbidden("bad signature", content_type="text/plain")
+        return 403, "bad signature"
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
         logger.warning("WeCom callback outside the timestamp window refused (timestamp=%r)", timestamp)
-        return HttpResponseForbidden("stale timestamp", content_type="text/plain")
+        return 403, "stale timestamp"
     try:
         raw_xml = crypto.decrypt(encrypted)
         event = parse_event(raw_xml)
     except CallbackCryptoError as exc:
         # The signature matched, so the token is right: the AES key or the corp id is not.
         logger.error("WeCom callback could not be decrypted (check WECOM_CALLBACK_AES_KEY and corp id): %s", exc)
-        return HttpResponseForbidden("cannot decrypt", content_type="text/plain")
+        return 403, "cannot decrypt"
     except EventParseError as exc:
         logger.error("WeCom callback decrypted to an unreadable event: %s", exc)
-        return HttpResponseBadRequest("malformed event", content_type="text/plain")
-    row, created = inbox_event_receive(raw_xml=raw_xml, event=event)
+        return 400, "malformed event"
+    event_id, created = inbox_event_receive(raw_xml=raw_xml, event=event)
     logger.info(
         "WeCom callback %s/%s stored as inbox event %s%s",
         event.event,
         event.change_type,
-        row.pk,
+        event_id,
         "" if created else " (duplicate delivery)",
     )
-    return HttpResponse("success", content_type="text/plain")
+    return 200, "success"

@@ -19,11 +19,10 @@ T_ADD = 1709283600  # 2024-03-01 09:00 UTC
 
 def process(change_type: str, create_time: int = T_ADD, **fields: str) -> InboxEvent:
     xml = event_xml(EVENT, change_type, create_time=create_time, **fields)
-    row, created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
+    event_id, created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
     assert created
-    assert inbox_event_process(event_id=row.pk) == "done", InboxEvent.objects.get(pk=row.pk).last_error
-    row.refresh_from_db()
-    return row
+    assert inbox_event_process(event_id=event_id) == "done", InboxEvent.objects.get(pk=event_id).last_error
+    return InboxEvent.objects.get(pk=event_id)
 
 
 def relation() -> FollowRelation:
@@ -105,10 +104,9 @@ def test_transfer_fail_and_msg_audit_approved_are_handled_without_changes(caplog
 
 def test_an_event_without_ids_fails_and_changes_nothing():
     xml = event_xml(EVENT, "add_external_contact", UserID="zhangsan")
-    row, _ = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
+    event_id, _ = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
 
-    assert inbox_event_process(event_id=row.pk) == "failed"
+    assert inbox_event_process(event_id=event_id) == "failed"
 
-    row.refresh_from_db()
-    assert "external_userid" in row.last_error
+    assert "external_userid" in InboxEvent.objects.get(pk=event_id).last_error
     assert (Employee.objects.count(), FollowRelation.objects.count()) == (0, 0)

@@ -108,10 +108,10 @@ def add_xml(userid: str, external_userid: str, state: str, *, at: datetime, welc
 
 def deliver(xml: str) -> InboxEvent:
     """Store a callback in the inbox and process it with every registered handler, as the drain does."""
-    row, _created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
-    status = inbox_event_process(event_id=row.pk)
-    assert status in ("done", None), InboxEvent.objects.get(pk=row.pk).last_error
-    return InboxEvent.objects.get(pk=row.pk)
+    event_id, _created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
+    status = inbox_event_process(event_id=event_id)
+    assert status in ("done", None), InboxEvent.objects.get(pk=event_id).last_error
+    return InboxEvent.objects.get(pk=event_id)
 
 
 def at(hour: int, minute: int = 0, *, day: int = 11) -> datetime:

@@ -19,10 +19,10 @@ T = 1709283600  # 2024-03-01 09:00 UTC
 
 
 def receive_and_process(xml: str) -> InboxEvent:
-    row, created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
+    event_id, created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
     assert created
-    assert inbox_event_process(event_id=row.pk) == "done", InboxEvent.objects.get(pk=row.pk).last_error
-    return row
+    assert inbox_event_process(event_id=event_id) == "done", InboxEvent.objects.get(pk=event_id).last_error
+    return InboxEvent.objects.get(pk=event_id)
 
 
 def process(change_type: str, create_time: int = T, **fields: str) -> InboxEvent:

@@ -42,9 +42,9 @@ def english():
 
 def deliver(xml: str) -> None:
     """A callback as the inbox takes it: stored, then processed by the registered handlers."""
-    row, created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
+    event_id, created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
     assert created
-    assert inbox_event_process(event_id=row.pk) == "done"
+    assert inbox_event_process(event_id=event_id) == "done"
 
 
 def edited_here(tag: Tag, name: str, ops, *, ago: timedelta = timedelta(0)) -> Tag:

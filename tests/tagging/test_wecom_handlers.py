@@ -18,10 +18,10 @@ EVENT = "change_external_tag"
 
 def process(change_type: str, create_time: int = 1709283600, **fields: str) -> InboxEvent:
     xml = event_xml(EVENT, change_type, create_time=create_time, **fields)
-    row, created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
+    event_id, created = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
     assert created
-    assert inbox_event_process(event_id=row.pk) == "done", InboxEvent.objects.get(pk=row.pk).last_error
-    return row
+    assert inbox_event_process(event_id=event_id) == "done", InboxEvent.objects.get(pk=event_id).last_error
+    return InboxEvent.objects.get(pk=event_id)
 
 
 @pytest.fixture

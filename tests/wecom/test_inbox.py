@@ -58,8 +58,8 @@ def failing():
 
 
 def receive(xml=XML) -> InboxEvent:
-    row, _ = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
-    return row
+    event_id, _ = inbox_event_receive(raw_xml=xml, event=parse_event(xml))
+    return InboxEvent.objects.get(pk=event_id)
 
 
 @pytest.mark.django_db
