@@ -173,6 +173,8 @@ def _start_gunicorn(args, env, port: int, log: Path) -> subprocess.Popen:
         f"127.0.0.1:{port}",
         "--log-level",
         "warning",
+        "--worker-tmp-dir",
+        "/dev/shm",  # as in docker/Dockerfile: the workers' heartbeat file in memory
     ]
     if args.gunicorn_threads > 1:
         command += ["--threads", str(args.gunicorn_threads)]
