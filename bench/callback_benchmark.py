@@ -174,7 +174,7 @@ def _start_gunicorn(args, env, port: int, log: Path) -> subprocess.Popen:
         "--log-level",
         "warning",
         "--worker-tmp-dir",
-        "/dev/shm",  # as in docker/Dockerfile: the workers' heartbeat file in memory
+        "/dev/shm",  # noqa: S108 - as in docker/Dockerfile: the workers' heartbeat file in memory
     ]
     if args.gunicorn_threads > 1:
         command += ["--threads", str(args.gunicorn_threads)]

@@ -7,6 +7,7 @@ Signature = sha1 of the sorted concatenation of token, timestamp, nonce and the 
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -28,7 +29,7 @@ class CallbackCrypto:
     encoding_aes_key: str
     receive_id: str
 
-    @property
+    @functools.cached_property
     def _key(self) -> bytes:
         try:
             key = base64.b64decode(self.encoding_aes_key + "=", validate=True)

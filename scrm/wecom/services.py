@@ -9,6 +9,7 @@ import time
 import traceback
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -173,7 +174,15 @@ def _due(now: datetime) -> Q:
     return Q(status__in=[Status.PENDING, Status.FAILED], next_attempt_at__lte=now)
 
 
-def _claim(*, now: datetime, limit: int) -> list[InboxEvent]:
+class Claim(NamedTuple):
+    """A claimed event as the drain needs it (plain values: model instances cost more than the rest of a claim)."""
+
+    pk: int
+    attempts: int
+    payload: dict
+
+
+def _claim(*, now: datetime, limit: int) -> list[Claim]:
     """Up to ``limit`` due events, oldest first, marked processing. SKIP LOCKED: concurrent drains take
     different rows instead of waiting for each other (SQLite, which serializes writers, ignores it)."""
     with transaction.atomic():
@@ -181,20 +190,18 @@ def _claim(*, now: datetime, limit: int) -> list[InboxEvent]:
             InboxEvent.objects.select_for_update(skip_locked=True)
             .filter(_due(now))
             .order_by("next_attempt_at", "pk")
-            .only("pk", "payload", "attempts")[:limit]
+            .values_list("pk", "attempts", "payload")[:limit]
         )
-        InboxEvent.objects.filter(pk__in=[row.pk for row in rows]).update(
+        InboxEvent.objects.filter(pk__in=[pk for pk, _attempts, _payload in rows]).update(
             status=Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now
         )
-    for row in rows:
-        row.attempts += 1
-    return rows
+    return [Claim(pk, attempts + 1, payload) for pk, attempts, payload in rows]
 
 
-def _process_claimed_rows(rows: list[InboxEvent]) -> None:
+def _process_claimed_rows(rows: list[Claim]) -> None:
     """Events whose handler has a batch form go together, a transaction per batch form; if a batch fails, its
     events are processed one at a time, so the failure stays with the event that caused it."""
-    batches: dict[tuple[BatchHandler, ...], list[tuple[InboxEvent, CallbackEvent]]] = defaultdict(list)
+    batches: dict[tuple[BatchHandler, ...], list[tuple[Claim, CallbackEvent]]] = defaultdict(list)
     for row in rows:
         event = CallbackEvent.from_payload(row.payload)
         forms = batch_form(handlers_for(event))
@@ -208,7 +215,7 @@ def _process_claimed_rows(rows: list[InboxEvent]) -> None:
                 _process_claimed(row, event)
 
 
-def _process_together(forms: tuple[BatchHandler, ...], items: list[tuple[InboxEvent, CallbackEvent]]) -> bool:
+def _process_together(forms: tuple[BatchHandler, ...], items: list[tuple[Claim, CallbackEvent]]) -> bool:
     events = [event for _row, event in items]
     try:
         with transaction.atomic():
@@ -222,7 +229,7 @@ def _process_together(forms: tuple[BatchHandler, ...], items: list[tuple[InboxEv
     return True
 
 
-def _process_claimed(row: InboxEvent, event: CallbackEvent, *, now: datetime | None = None) -> str:
+def _process_claimed(row: Claim | InboxEvent, event: CallbackEvent, *, now: datetime | None = None) -> str:
     """Run the handlers of a claimed event in one transaction with its new status; a failure rolls the handlers
     back and records the error with the time of the next attempt."""
     now = now or timezone.now()

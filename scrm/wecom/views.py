@@ -4,6 +4,7 @@ A POST is verified, decrypted, stored in the inbox and answered at once; the wor
 because WeCom gives us 5 seconds and retries three times.
 """
 
+import functools
 import logging
 import time
 
@@ -27,13 +28,14 @@ TIMESTAMP_TOLERANCE_SECONDS = 600
 
 
 def callback_crypto() -> CallbackCrypto | None:
-    if not (settings.WECOM_CALLBACK_TOKEN and settings.WECOM_CALLBACK_AES_KEY and settings.WECOM_CORP_ID):
+    return _crypto_for(settings.WECOM_CALLBACK_TOKEN, settings.WECOM_CALLBACK_AES_KEY, settings.WECOM_CORP_ID)
+
+
+@functools.lru_cache(maxsize=4)  # one per configuration: the callback's hot path decodes its key once
+def _crypto_for(token: str, encoding_aes_key: str, corp_id: str) -> CallbackCrypto | None:
+    if not (token and encoding_aes_key and corp_id):
         return None
-    return CallbackCrypto(
-        token=settings.WECOM_CALLBACK_TOKEN,
-        encoding_aes_key=settings.WECOM_CALLBACK_AES_KEY,
-        receive_id=settings.WECOM_CORP_ID,
-    )
+    return CallbackCrypto(token=token, encoding_aes_key=encoding_aes_key, receive_id=corp_id)
 
 
 @csrf_exempt
