@@ -2,13 +2,15 @@
 
     createdb -h 127.0.0.1 -U postgres scrm_bench_cb
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/scrm_bench_cb REDIS_URL=redis://127.0.0.1:6379/3 \\
-        .venv/bin/python bench/callback_benchmark.py --events 5000
+        .venv/bin/python bench/callback_benchmark.py --flush
 
-Starts ``gunicorn scrm.wsgi:application -w 2`` (production settings: DEBUG off, PostgreSQL, Redis) and a
-``celery worker -Q realtime``, pre-encrypts N distinct ``change_external_contact/del_follow_user`` events with
-``CallbackCrypto`` (each with its own ExternalUserID and CreateTime; the handler writes a follow relation), then
-posts them from ``--threads`` client threads and reports acknowledged/s and p50/p95/p99 acknowledgement latency,
-then how long after the last acknowledgement every InboxEvent is done, and the processing rate.
+Starts ``gunicorn scrm.wsgi:application`` (production settings: DEBUG off, PostgreSQL, Redis; ``gunicorn.conf.py``
+as in the image) and a ``celery worker -Q realtime`` at a lower CPU priority (``--worker-nice``), pre-encrypts N
+distinct ``change_external_contact/del_follow_user`` events with ``CallbackCrypto`` (each with its own
+ExternalUserID and CreateTime: the handler creates the contact, its customer and the ended relation, a loss
+alert and a timeline entry), then posts them with wrk (``--threads`` connections for ``--duration`` seconds, each
+event once) or Python threads, and reports acknowledged/s and p50/p95/p99 acknowledgement latency, then how long
+after the last acknowledgement every InboxEvent is done, and the processing rate.
 
 Everything runs on this machine: the load generator, gunicorn, the worker, PostgreSQL and Redis share its cores,
 so the figures are a floor. Loopback only; both servers are stopped at the end (or after ``--timeout`` seconds).
@@ -54,20 +56,23 @@ def main() -> int:
         "take CPU from the servers on a small machine",
     )
     parser.add_argument(
-        "--events", type=int, default=5000, help="distinct callbacks (python: posted; wrk: the pool, each posted once)"
+        "--events", type=int, default=25000, help="distinct callbacks (python: posted; wrk: the pool, each posted once)"
     )
-    parser.add_argument("--duration", type=int, default=15, help="seconds of load (wrk)")
+    parser.add_argument("--duration", type=int, default=30, help="seconds of load (wrk)")
     parser.add_argument(
-        "--threads", type=int, default=4, help="connections, each one request at a time (python: a thread each)"
+        "--threads", type=int, default=6, help="connections, each one request at a time (python: a thread each)"
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--gunicorn-threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (the image's default)")
+    parser.add_argument(
+        "--gunicorn-threads", type=int, default=4, help="threads per gunicorn worker (gthread; the image's default)"
+    )
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=0,
-        help="run the worker at this nice level, so acknowledgements win the CPU and processing uses the slack",
+        default=10,
+        help="the worker's nice level: acknowledgements win the CPU and processing uses the slack, as the worker's "
+        "cpu_shares of 256 make it in docker/docker-compose.yml (0: the same priority as gunicorn)",
     )
     parser.add_argument("--port", type=int, default=0, help="gunicorn port (0: a free one)")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")

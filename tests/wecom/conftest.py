@@ -1,5 +1,8 @@
+import io
+import sys
 import time
 import uuid
+from dataclasses import dataclass
 
 import pytest
 
@@ -15,8 +18,62 @@ def callback_crypto(settings) -> CallbackCrypto:
     return CallbackCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
 
 
+@dataclass
+class WsgiResponse:
+    status_code: int
+    content: bytes
+    headers: dict[str, str]
+
+
+def wsgi_request(method: str, path: str, body: bytes = b"") -> WsgiResponse:
+    """A request to ``scrm.wsgi.application``, what gunicorn serves (the callback's fast path in front of Django),
+    called in this process and thread as Django's test client calls its handler."""
+    from scrm.wsgi import application
+
+    path, _, query = path.partition("?")
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "text/xml",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+    }
+    started = {}
+    chunks = application(environ, lambda status, headers: started.update(status=status, headers=dict(headers)))
+    try:
+        content = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return WsgiResponse(int(started["status"].split()[0]), content, started["headers"])
+
+
 @pytest.fixture
-def post_callback(client, callback_crypto):
+def callback_transport():
+    """How ``post_callback`` reaches the app: Django's test client (the view). test_callback_view.py runs its
+    tests through the WSGI fast path too."""
+    return "django"
+
+
+@pytest.fixture
+def post_raw(client, callback_transport):
+    def post(path: str, body: bytes):
+        if callback_transport == "wsgi":
+            return wsgi_request("POST", path, body)
+        return client.post(path, data=body, content_type="text/xml")
+
+    return post
+
+
+@pytest.fixture
+def post_callback(post_raw, callback_crypto):
     """POST an event the way WeCom does: encrypted body, signed query string."""
 
     def post(xml: str, *, timestamp: int | None = None, crypto: CallbackCrypto | None = None, signature=None):
@@ -24,7 +81,7 @@ def post_callback(client, callback_crypto):
         nonce = uuid.uuid4().hex[:10]
         body, good_signature = (crypto or callback_crypto).encrypt_to_xml(xml, timestamp=timestamp, nonce=nonce)
         query = f"msg_signature={signature or good_signature}&timestamp={timestamp}&nonce={nonce}"
-        return client.post(f"/wecom/callback?{query}", data=body, content_type="text/xml")
+        return post_raw(f"/wecom/callback?{query}", body.encode())
 
     return post
 

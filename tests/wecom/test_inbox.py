@@ -338,3 +338,54 @@ def test_a_failing_batch_falls_back_to_one_by_one_and_the_failure_stays_with_its
     bad.refresh_from_db()
     assert bad.status == "failed" and "userid" in bad.last_error
     assert FollowRelation.objects.count() == 4
+
+
+# ---- the kick memo (WECOM_INBOX_KICK_MEMO, off in the test settings) ---------------------------------------------
+
+
+@pytest.fixture
+def kick_memo(settings, monkeypatch):
+    from scrm.wecom import services
+
+    settings.WECOM_INBOX_KICK_MEMO = 2.0  # long enough for the race below to be sure to happen inside it
+    monkeypatch.setattr(services, "_kick_seen_at", float("-inf"))  # what an earlier test's kicks left
+    return settings.WECOM_INBOX_KICK_MEMO
+
+
+@pytest.mark.django_db
+def test_with_the_memo_a_burst_asks_redis_once(kick_memo, enqueued, django_capture_on_commit_callbacks, monkeypatch):
+    from scrm.wecom import services
+
+    asked = []
+    real_add = services.cache.add
+    monkeypatch.setattr(
+        services.cache, "add", lambda *args, **kwargs: asked.append(args[0]) or real_add(*args, **kwargs)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        receive_many(5)
+
+    assert (asked, enqueued) == ([services.KICK_KEY], ["drain"])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_event_whose_kick_the_memo_skipped_is_found_by_the_finishing_drain(kick_memo, handled, enqueued):
+    """The race the memo opens: a drain clears the key just after a callback found it set; that callback's event
+    arrives with no kick. The drain waits out the memo before its last look, so the event is not left behind."""
+    from django.core.cache import cache
+
+    from scrm.wecom import services
+
+    receive_many(1)  # this process finds the key unset, sets it and enqueues a drain, and remembers it
+    assert enqueued == ["drain"]
+    result = {}
+    drain = threading.Thread(target=lambda: result.update(n=inbox_drain()) or connection.close())
+    drain.start()
+    assert wait_until(lambda: cache.get(services.KICK_KEY) is None, timeout=5)  # the drain found nothing more
+    receive_many(1, start=1)  # within the memo: no kick, and nothing enqueued
+    drain.join(10)
+
+    assert enqueued == ["drain"]
+    assert result["n"] == 2
+    assert handled == ["wm0", "wm1"]
+    assert InboxEvent.objects.filter(status="done").count() == 2
