@@ -60,7 +60,7 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=int, default=30, help="seconds of load (wrk)")
     parser.add_argument(
-        "--threads", type=int, default=6, help="connections, each one request at a time (python: a thread each)"
+        "--threads", type=int, default=8, help="connections, each one request at a time (python: a thread each)"
     )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (the image's default)")
     parser.add_argument(
