@@ -18,6 +18,16 @@ def callback_crypto(settings) -> CallbackCrypto:
     return CallbackCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
 
 
+@pytest.fixture
+def enqueued(monkeypatch):
+    """The drains enqueued, counted instead of published (the worker itself is exercised end to end elsewhere)."""
+    from scrm.wecom import tasks
+
+    calls = []
+    monkeypatch.setattr(tasks.drain_inbox, "delay", lambda: calls.append("drain"))
+    return calls
+
+
 @dataclass
 class WsgiResponse:
     status_code: int
@@ -55,25 +65,22 @@ def wsgi_request(method: str, path: str, body: bytes = b"") -> WsgiResponse:
     return WsgiResponse(int(started["status"].split()[0]), content, started["headers"])
 
 
-@pytest.fixture
-def callback_transport():
-    """How ``post_callback`` reaches the app: Django's test client (the view). test_callback_view.py runs its
-    tests through the WSGI fast path too."""
-    return "django"
+def _post(request, client, path: str, body: bytes):
+    """Through Django's test client (the view), or through the WSGI fast path when the test's module asks for it
+    with a ``callback_transport`` fixture of "wsgi" (test_callback_view.py runs every test both ways)."""
+    transport = request.getfixturevalue("callback_transport") if "callback_transport" in request.fixturenames else ""
+    if transport == "wsgi":
+        return wsgi_request("POST", path, body)
+    return client.post(path, data=body, content_type="text/xml")
 
 
 @pytest.fixture
-def post_raw(client, callback_transport):
-    def post(path: str, body: bytes):
-        if callback_transport == "wsgi":
-            return wsgi_request("POST", path, body)
-        return client.post(path, data=body, content_type="text/xml")
-
-    return post
+def post_raw(request, client):
+    return lambda path, body: _post(request, client, path, body)
 
 
 @pytest.fixture
-def post_callback(post_raw, callback_crypto):
+def post_callback(request, client, callback_crypto):
     """POST an event the way WeCom does: encrypted body, signed query string."""
 
     def post(xml: str, *, timestamp: int | None = None, crypto: CallbackCrypto | None = None, signature=None):
@@ -81,7 +88,7 @@ def post_callback(post_raw, callback_crypto):
         nonce = uuid.uuid4().hex[:10]
         body, good_signature = (crypto or callback_crypto).encrypt_to_xml(xml, timestamp=timestamp, nonce=nonce)
         query = f"msg_signature={signature or good_signature}&timestamp={timestamp}&nonce={nonce}"
-        return post_raw(f"/wecom/callback?{query}", body.encode())
+        return _post(request, client, f"/wecom/callback?{query}", body.encode())
 
     return post
 

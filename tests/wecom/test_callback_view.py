@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 ADD = event_xml("change_external_contact", "add_external_contact", UserID="zhangsan", ExternalUserID="wm1")
 
 
-@pytest.fixture(params=["django", "wsgi"])
+@pytest.fixture(params=["django", "wsgi"], autouse=True)
 def callback_transport(request):
+    """post_callback and post_raw go through this transport (see tests/wecom/conftest.py)."""
     return request.param
 
 
@@ -164,7 +165,7 @@ def test_url_verification_and_other_urls_go_to_django(callback_crypto):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("callback_transport", ["wsgi"])
-def test_the_fast_path_stores_again_on_a_new_connection_when_the_database_dropped_it(post_callback):
+def test_the_fast_path_stores_again_on_a_new_connection_when_the_database_dropped_it(post_callback, enqueued):
     post_callback(event_xml("change_external_contact", "del_follow_user", UserID="zhangsan", ExternalUserID="wm0"))
     connection.connection.close()  # as a database restart leaves it: Django still holds the dead connection
 

@@ -221,16 +221,6 @@ def receive_many(count: int, start: int = 0) -> list[InboxEvent]:
     ]
 
 
-@pytest.fixture
-def enqueued(monkeypatch):
-    """The drains enqueued, counted instead of published (the worker itself is exercised end to end elsewhere)."""
-    from scrm.wecom import tasks
-
-    calls = []
-    monkeypatch.setattr(tasks.drain_inbox, "delay", lambda: calls.append("drain"))
-    return calls
-
-
 @pytest.mark.django_db
 def test_drain_processes_every_due_event_in_batches_oldest_first(handled, django_assert_max_num_queries):
     receive_many(7)
