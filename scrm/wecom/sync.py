@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scrm.core.db import analyze_grown_tables, commit_without_waiting_for_disk
 from scrm.core.errors import Conflict
+from scrm.core.memory import collecting_less
 from scrm.wecom.client import WeComClient, get_client
 from scrm.wecom.errors import WeComConfigError, WeComError
 from scrm.wecom.models import SyncState
@@ -52,7 +53,8 @@ def wecom_sync(*, resources: tuple[str, ...] = RESOURCES, restart: bool = False,
     for resource in (r for r in RESOURCES if r in resources):
         state = sync_claim(resource=resource, restart=restart)
         try:
-            counts = SYNCERS[resource](client, state, progress or (lambda resource, done: None))
+            with collecting_less():
+                counts = SYNCERS[resource](client, state, progress or (lambda resource, done: None))
         except WeComError as exc:
             sync_fail(state=state, error=str(exc))
             logger.warning("WeCom sync of %s failed; it resumes from its last page next time: %s", resource, exc)
