@@ -61,7 +61,8 @@ def _answer(environ) -> tuple[int, str]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 400, "bad Content-Length"
-    if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # None: no limit, as for Django's request.body
+    if limit is not None and length > limit:
         return 400, "request body too large"
     query = parse_qs(environ.get("QUERY_STRING", ""))
     delivery = {
